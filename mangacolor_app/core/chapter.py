@@ -1,0 +1,491 @@
+"""Chapters: pages of a folder or a .cbz archive, processed one at a time, resumably.
+
+A chapter is a folder of page images or a ``.cbz`` (a zip of images). :func:`list_pages` lists its
+pages in natural order (``page2`` before ``page10``) as :class:`PageSource` objects that read their
+bytes only when asked, one page at a time. :class:`ChapterJob` runs a per-page callable (the
+colorizer is passed in: this module imports no onnxruntime, torch or Qt) over the pages, writes
+one output per page, skips pages already done (resumable), reports a bad page and goes on, and
+returns a :class:`ChapterSummary`. :func:`write_cbz` packs finished pages back into a ``.cbz``.
+
+Images are decoded by :mod:`mangacolor_app.core.imageio` into the array contract (float32 HWC RGB
+in [0, 1]); this module itself only moves bytes and paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from mangacolor_app.core.atomic import atomic_write
+from mangacolor_app.core.errors import CancelledError, ImageLoadError, ImageSaveError, MangaColorError
+from mangacolor_app.core.imageio import Page, load_image
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "HINTS_SUFFIX",
+    "OUTPUT_MARKER",
+    "MAX_MEMBER_BYTES",
+    "PageSource",
+    "ChapterSummary",
+    "ChapterJob",
+    "PageFunction",
+    "ProgressCallback",
+    "natural_key",
+    "is_cbz",
+    "list_pages",
+    "find_hints_for",
+    "read_cbz_member",
+    "write_cbz",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Lower-case file extensions treated as page images.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
+#: Suffix of a hint layer saved beside its page (``page.png.hints.png`` or ``page.hints.png``).
+HINTS_SUFFIX = ".hints.png"
+#: Marker in the names of our own outputs (``page.color.png``), which are never listed as pages.
+OUTPUT_MARKER = ".color"
+#: Other markers of our outputs (flats-only exports).
+_OTHER_OUTPUT_MARKERS = (".flats",)
+#: Largest archive member read into memory (decompressed), a guard against zip bombs.
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+_CHUNKS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort key ordering names as people do: ``page2`` before ``page10``, case-insensitive.
+
+    Args:
+        name: a file name or a ``/``-separated archive member path.
+
+    Returns:
+        A tuple comparable with the key of any other name; runs of digits compare as numbers,
+        ties (``p01`` vs ``p1``, ``A`` vs ``a``) are broken by the plain text so the order is total.
+    """
+    parts: list[tuple[int, int, str]] = []
+    for index, chunk in enumerate(_CHUNKS.split(name.replace("\\", "/"))):
+        if index % 2:
+            parts.append((0, int(chunk), ""))
+        elif chunk:
+            parts.append((1, 0, chunk.casefold()))
+    parts.append((2, 0, name))
+    return tuple(parts)
+
+
+def _is_image_name(name: str) -> bool:
+    """True for a page image name: an image extension, not hidden, not a hint layer or our output."""
+    base = name.rsplit("/", 1)[-1]
+    lower = base.lower()
+    if not base or base.startswith(".") or lower.endswith(HINTS_SUFFIX):
+        return False
+    stem, ext = os.path.splitext(lower)
+    if ext not in IMAGE_EXTENSIONS:
+        return False
+    return not any(stem.endswith(marker) for marker in (OUTPUT_MARKER, *_OTHER_OUTPUT_MARKERS))
+
+
+def is_cbz(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names a comic-book zip (``.cbz`` or ``.zip`` extension)."""
+    return Path(path).suffix.lower() in {".cbz", ".zip"}
+
+
+def _check_member_name(name: str, archive: Path) -> None:
+    """Refuse an archive member whose path would leave the archive's folder.
+
+    Raises:
+        ImageLoadError: the name is absolute (``/x``, ``C:\\x``) or contains a ``..`` component.
+    """
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or PureWindowsPath(name).drive or ".." in posix.parts:
+        raise ImageLoadError(
+            f"unsafe archive member {name!r}: its path leaves the archive (absolute or '..'); "
+            "refusing to read it",
+            archive,
+        )
+
+
+@dataclass(frozen=True)
+class PageSource:
+    """One page of a chapter: a file in a folder, or a member of a ``.cbz``.
+
+    Nothing is read until :meth:`read_bytes` or :meth:`load` is called, so a list of sources costs
+    no page memory.
+
+    Attributes:
+        name: the file name, or the member's path inside the archive (``/``-separated).
+        path: the image file, or the archive holding the member.
+        member: the member name inside ``path`` for an archive page, else None.
+        hints: the page's hint layer (``<page>.hints.png`` or ``<stem>.hints.png``), if any.
+    """
+
+    name: str
+    path: Path
+    member: str | None = None
+    hints: PageSource | None = field(default=None, compare=False)
+
+    @property
+    def stem(self) -> str:
+        """The page's base name without folders or extension (``ch1/007.jpg`` -> ``007``)."""
+        return PurePosixPath(self.name).stem
+
+    @property
+    def display_name(self) -> str:
+        """``archive.cbz:member`` for archive pages, the file name otherwise (for messages)."""
+        return f"{self.path.name}:{self.member}" if self.member is not None else self.path.name
+
+    def read_bytes(self) -> bytes:
+        """The page file's bytes, read into memory.
+
+        Raises:
+            ImageLoadError: the file or member is missing, unreadable, unsafe or too large.
+        """
+        if self.member is not None:
+            return read_cbz_member(self.path, self.member)
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise ImageLoadError(f"cannot read the page: {exc.strerror or exc}", self.path) from exc
+
+    def load(self, max_pixels: int | None = None) -> Page:
+        """Decode the page with :func:`mangacolor_app.core.imageio.load_image`.
+
+        Returns:
+            A :class:`~mangacolor_app.core.imageio.Page` (``rgb`` float32 (H, W, 3) in [0, 1]).
+
+        Raises:
+            ImageLoadError: unreadable, corrupt or unsafe page (the message names the page).
+            ImageTooLargeError: more pixels than ``max_pixels`` / the configured limit.
+        """
+        if self.member is None:
+            return load_image(self.path, max_pixels=max_pixels)
+        return _load_member(self, max_pixels)
+
+
+def _load_member(source: PageSource, max_pixels: int | None) -> Page:
+    """Decode an archive member through a temporary file (load_image reads paths).
+
+    Raises:
+        ImageLoadError: as :meth:`PageSource.load`, naming ``archive:member``.
+    """
+    import tempfile  # noqa: PLC0415 - only archive pages need it
+
+    data = source.read_bytes()
+    suffix = PurePosixPath(source.name).suffix
+    with tempfile.TemporaryDirectory(prefix="mangacolor-page-") as folder:
+        tmp = Path(folder) / f"page{suffix}"
+        tmp.write_bytes(data)
+        del data
+        try:
+            return load_image(tmp, max_pixels=max_pixels)
+        except MangaColorError as exc:
+            raise type(exc)(exc.reason, Path(source.display_name)) from exc
+
+
+def read_cbz_member(archive: str | os.PathLike[str], member: str) -> bytes:
+    """Read one member of a zip archive into memory.
+
+    Args:
+        archive: the ``.cbz`` file.
+        member: the member's name as stored in the archive.
+
+    Returns:
+        The member's decompressed bytes.
+
+    Raises:
+        ImageLoadError: the archive is unreadable or not a zip, the member is missing, its path
+            escapes the archive, or it is larger than :data:`MAX_MEMBER_BYTES`.
+    """
+    path = Path(archive)
+    _check_member_name(member, path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(member)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ImageLoadError(f"archive member {member!r} is too large ({info.file_size} bytes)", path)
+            with zf.open(info) as handle:
+                data = handle.read(MAX_MEMBER_BYTES + 1)
+    except KeyError as exc:
+        raise ImageLoadError(f"the archive has no member {member!r}", path) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError) as exc:
+        raise ImageLoadError(f"cannot read member {member!r} of the archive: {exc}", path) from exc
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ImageLoadError(f"archive member {member!r} is too large", path)
+    return data
+
+
+def _hint_candidates(name: str) -> tuple[str, str]:
+    """The two accepted hint names for page ``name``: ``<name>.hints.png``, ``<stem>.hints.png``."""
+    posix = PurePosixPath(name)
+    return f"{name}{HINTS_SUFFIX}", str(posix.with_name(posix.stem + HINTS_SUFFIX))
+
+
+def find_hints_for(page_path: str | os.PathLike[str]) -> Path | None:
+    """The hint layer saved beside a page, if there is one.
+
+    Looks for ``<page>.hints.png`` (e.g. ``p1.png.hints.png``), then ``<stem>.hints.png``
+    (``p1.hints.png``), in the page's folder.
+
+    Returns:
+        The path of the first that exists, or None.
+    """
+    page = Path(page_path)
+    for candidate in _hint_candidates(page.name):
+        hint_path = page.with_name(candidate)
+        if hint_path.is_file():
+            return hint_path
+    return None
+
+
+def _list_folder(folder: Path) -> list[PageSource]:
+    """Page images directly inside ``folder`` (not recursive), natural order, with their hints."""
+    try:
+        names = [entry.name for entry in os.scandir(folder) if entry.is_file()]
+    except OSError as exc:
+        raise ImageLoadError(f"cannot list the folder: {exc.strerror or exc}", folder) from exc
+    pages = []
+    for name in sorted(filter(_is_image_name, names), key=natural_key):
+        hint_path = find_hints_for(folder / name)
+        hints = PageSource(hint_path.name, hint_path) if hint_path is not None else None
+        pages.append(PageSource(name, folder / name, hints=hints))
+    return pages
+
+
+def _list_cbz(archive: Path) -> list[PageSource]:
+    """Image members of ``archive``, natural order, with hint members; refuses unsafe names."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise ImageLoadError(f"cannot open the archive (not a valid .cbz/zip?): {exc}", archive) from exc
+    names = [info.filename for info in infos if not info.is_dir()]
+    for name in names:
+        _check_member_name(name, archive)
+    present = set(names)
+    pages = []
+    for name in sorted(names, key=natural_key):
+        if name.startswith("__MACOSX/") or not _is_image_name(name):
+            continue
+        hint_name = next((c for c in _hint_candidates(name) if c in present), None)
+        hints = PageSource(hint_name, archive, member=hint_name) if hint_name is not None else None
+        pages.append(PageSource(name, archive, member=name, hints=hints))
+    return pages
+
+
+def list_pages(folder_or_cbz: str | os.PathLike[str]) -> list[PageSource]:
+    """The pages of a chapter in natural order.
+
+    Args:
+        folder_or_cbz: a folder of images (not searched recursively) or a ``.cbz``/``.zip``.
+
+    Returns:
+        One :class:`PageSource` per page image. Hint layers (``*.hints.png``), our own outputs
+        (``*.color.*``, ``*.flats.*``), hidden files and non-images are left out; a page's hint
+        layer is attached as ``PageSource.hints``.
+
+    Raises:
+        ImageLoadError: the path is missing or unreadable, the archive is not a zip, or an archive
+            member's path escapes the archive (``..`` or absolute): the whole archive is refused.
+    """
+    path = Path(folder_or_cbz)
+    if path.is_dir():
+        return _list_folder(path)
+    if not path.exists():
+        raise ImageLoadError("no such folder or archive", path)
+    if path.is_file() and (is_cbz(path) or zipfile.is_zipfile(path)):
+        return _list_cbz(path)
+    raise ImageLoadError("not a folder of pages or a .cbz archive", path)
+
+
+def write_cbz(
+    path: str | os.PathLike[str],
+    files: Iterable[str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]],
+) -> Path:
+    """Pack image files into a ``.cbz``, atomically, in natural order, without recompression.
+
+    Args:
+        path: the archive to write (replaced atomically if it exists).
+        files: page files; each is a path (stored under its file name) or an
+            ``(archive_name, path)`` pair. Members are sorted with :func:`natural_key` and stored
+            (``ZIP_STORED``): images are already compressed. Files are streamed, not held in memory.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ImageSaveError: duplicate or unsafe member names, a missing input file, or the archive
+            cannot be written.
+    """
+    target = Path(path)
+    entries: dict[str, Path] = {}
+    for item in files:
+        arcname, source = (item if isinstance(item, tuple) else (Path(item).name, item))
+        arcname = str(arcname).replace("\\", "/")
+        try:
+            _check_member_name(arcname, target)
+        except ImageLoadError as exc:
+            raise ImageSaveError(exc.reason, target) from exc
+        if arcname in entries:
+            raise ImageSaveError(f"two pages would be stored as {arcname!r}", target)
+        entries[arcname] = Path(source)
+    try:
+        with atomic_write(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for arcname in sorted(entries, key=natural_key):
+                zf.write(entries[arcname], arcname)
+    except OSError as exc:
+        raise ImageSaveError(f"cannot write the archive: {exc.strerror or exc}", target) from exc
+    logger.info("wrote %s (%d pages)", target, len(entries))
+    return target
+
+
+#: ``fn(page, output_path)``: process one page and write its result to ``output_path`` (atomically).
+PageFunction = Callable[[PageSource, Path], object]
+#: ``progress(pages_finished, pages_total)``, called after every page (done, skipped or failed).
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ChapterSummary:
+    """What a :class:`ChapterJob` run did.
+
+    Attributes:
+        total: number of pages in the chapter.
+        done: pages processed in this run.
+        skipped: pages whose output already existed (not redone).
+        failed: ``(page name, message)`` for each page that could not be processed.
+        outputs: the output file of every done or skipped page, in page order.
+        cancelled: True when the run stopped early because it was cancelled.
+    """
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no page failed and the run was not cancelled."""
+        return not self.failed and not self.cancelled
+
+    def summary_text(self) -> str:
+        """A few lines for the user: counts, then one line per failed page with its reason."""
+        text = f"{self.done} done, {self.skipped} skipped, {len(self.failed)} failed of {self.total} pages"
+        if self.cancelled:
+            text += " (cancelled)"
+        lines = [text]
+        lines += [f"  failed: {name}: {message}" for name, message in self.failed]
+        return "\n".join(lines)
+
+
+def _unique_stems(pages: Sequence[PageSource]) -> list[str]:
+    """Output stems for ``pages``: the page stem, or its sanitised full name when stems collide."""
+    counts: dict[str, int] = {}
+    for page in pages:
+        counts[page.stem] = counts.get(page.stem, 0) + 1
+    return [
+        page.stem if counts[page.stem] == 1 else re.sub(r"[^\w\-]+", "_", page.name).strip("_")
+        for page in pages
+    ]
+
+
+class ChapterJob:
+    """Run a per-page callable over a chapter, one page at a time, resumably.
+
+    Each page's output is ``<output_dir>/<stem><marker><extension>`` (``007.color.png``). A page
+    whose output already exists is skipped unless ``force``; outputs are expected to be written
+    atomically by ``process`` so an existing file is a finished one. A page that raises is logged,
+    recorded in :attr:`ChapterSummary.failed` and the job goes on. No page data is kept between
+    pages, so memory does not grow with the chapter.
+
+    Args:
+        pages: the chapter's pages (see :func:`list_pages`).
+        output_dir: folder for the outputs (created if missing).
+        process: ``process(page, output_path)`` colorizes one page and writes ``output_path``.
+        extension: output extension, with the dot (``.png``, ``.psd``, ...).
+        marker: inserted between stem and extension; ``""`` keeps plain names.
+        force: redo pages whose output exists.
+        progress: ``progress(finished, total)`` after each page.
+        cancel: polled before each page; True stops the run (the summary says ``cancelled``).
+    """
+
+    def __init__(
+        self,
+        pages: Sequence[PageSource],
+        output_dir: str | os.PathLike[str],
+        process: PageFunction,
+        *,
+        extension: str = ".png",
+        marker: str = OUTPUT_MARKER,
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> None:
+        self.pages = list(pages)
+        self.output_dir = Path(output_dir)
+        self.process = process
+        self.force = force
+        self.progress = progress
+        self.cancel = cancel
+        ext = extension if extension.startswith(".") else f".{extension}"
+        self._outputs = [self.output_dir / f"{stem}{marker}{ext}" for stem in _unique_stems(self.pages)]
+
+    def output_path(self, index: int) -> Path:
+        """The output file of page number ``index`` (0-based)."""
+        return self._outputs[index]
+
+    def run(self) -> ChapterSummary:
+        """Process every page and return what happened.
+
+        Raises:
+            ImageSaveError: the output folder cannot be created. Page failures do not raise.
+        """
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImageSaveError(f"cannot create the output folder: {exc.strerror or exc}", self.output_dir) from exc
+        summary = ChapterSummary(total=len(self.pages))
+        for index, page in enumerate(self.pages):
+            if self.cancel is not None and self.cancel():
+                summary.cancelled = True
+                break
+            if not self._run_page(page, self._outputs[index], summary):
+                break
+            if self.progress is not None:
+                self.progress(index + 1, summary.total)
+        logger.info("chapter finished: %s", summary.summary_text())
+        return summary
+
+    def _run_page(self, page: PageSource, output: Path, summary: ChapterSummary) -> bool:
+        """Process (or skip) one page, updating ``summary``; False when the run was cancelled."""
+        if not self.force and output.is_file() and output.stat().st_size > 0:
+            logger.debug("skipping %s: %s exists", page.display_name, output)
+            summary.skipped += 1
+            summary.outputs.append(output)
+            return True
+        try:
+            self.process(page, output)
+        except CancelledError:
+            summary.cancelled = True
+            return False
+        except MangaColorError as exc:
+            logger.warning("page %s failed: %s", page.display_name, exc)
+            summary.failed.append((page.name, str(exc)))
+            return True
+        except Exception as exc:  # noqa: BLE001 - one bad page must not stop a chapter
+            logger.exception("page %s failed unexpectedly", page.display_name)
+            summary.failed.append((page.name, f"{type(exc).__name__}: {exc}"))
+            return True
+        if not output.is_file():
+            summary.failed.append((page.name, f"no output was written to {output}"))
+            return True
+        summary.done += 1
+        summary.outputs.append(output)
+        return True

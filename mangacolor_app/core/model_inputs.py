@@ -1,0 +1,230 @@
+"""Assemble a colorization model's input channels from a page's line art and hint layer.
+
+This is THE single definition of the model input: the training package and the inference pipeline
+both call it, so that what a model sees at inference matches what it was trained on.
+
+Channel tokens (see DEVELOPERS.md, "Model contract"), in the order a model's manifest lists them:
+
+==================  =====  ==========================================================================
+token               width  content (all float32 in [0, 1])
+==================  =====  ==========================================================================
+``line``            1      page luma, 1 = white paper, 0 = black ink
+``hint_rgb``        3      hint colour where hinted (times the hint alpha), else 0
+``hint_mask``       1      hint alpha (1 = hinted)
+``hint_blur_rgb``   3      normalised-convolution blurred hint colour (``core.hints.encode_hint_blur``)
+``hint_blur_conf``  1      its confidence
+``flats_rgb``       3      region-exact flat fill from ``core.flats.compute_flats`` (premultiplied)
+``flats_mask``      1      1 where a hinted region reaches
+==================  =====  ==========================================================================
+
+Page-wide encodings (blur, flats) depend on the whole page, so they are computed once per page by
+:class:`ModelInputBuilder` and then cropped tile by tile; per-pixel channels (line, hint) are built
+per crop so that a tiled run never holds a page-sized float32 input tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mangacolor_app.core.errors import HintError, ModelError
+
+__all__ = [
+    "CHANNEL_WIDTHS",
+    "PAGE_WIDE_TOKENS",
+    "channel_count",
+    "validate_channels",
+    "build_model_input",
+    "ModelInputBuilder",
+]
+
+#: Number of input planes each channel token contributes.
+CHANNEL_WIDTHS: dict[str, int] = {
+    "line": 1,
+    "hint_rgb": 3,
+    "hint_mask": 1,
+    "hint_blur_rgb": 3,
+    "hint_blur_conf": 1,
+    "flats_rgb": 3,
+    "flats_mask": 1,
+}
+
+#: Tokens whose value at a pixel depends on the whole page (computed once per page).
+PAGE_WIDE_TOKENS: frozenset[str] = frozenset({"hint_blur_rgb", "hint_blur_conf", "flats_rgb", "flats_mask"})
+
+_BLUR_TOKENS = ("hint_blur_rgb", "hint_blur_conf")
+_FLATS_TOKENS = ("flats_rgb", "flats_mask")
+
+
+def validate_channels(channels: Sequence[str]) -> tuple[str, ...]:
+    """Check a channel token list and return it as a tuple.
+
+    Raises:
+        ModelError: empty list, unknown or repeated token.
+    """
+    tokens = tuple(channels)
+    if not tokens:
+        raise ModelError("the model's input channel list is empty")
+    unknown = [t for t in tokens if t not in CHANNEL_WIDTHS]
+    if unknown:
+        raise ModelError(
+            f"unknown input channel token(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(CHANNEL_WIDTHS)}"
+        )
+    if len(set(tokens)) != len(tokens):
+        raise ModelError(f"repeated input channel token in {list(tokens)}")
+    return tokens
+
+
+def channel_count(channels: Sequence[str]) -> int:
+    """Total number of input planes for ``channels`` (e.g. line,hint_rgb,hint_mask -> 5).
+
+    Raises:
+        ModelError: unknown or repeated token.
+    """
+    return sum(CHANNEL_WIDTHS[t] for t in validate_channels(channels))
+
+
+def _as_float01(a: np.ndarray) -> np.ndarray:
+    """uint8 -> float32 /255; uint16 -> /65535; anything else -> float32 (no copy if already)."""
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) * np.float32(1.0 / 255.0)
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) * np.float32(1.0 / 65535.0)
+    return np.asarray(a, dtype=np.float32)
+
+
+class ModelInputBuilder:
+    """Page-level model-input assembler whose :meth:`crop` yields any window of the input tensor.
+
+    Args:
+        line_gray: (H, W) page luma, float32 in [0, 1] (uint8/uint16 accepted and scaled; kept as
+            given so a uint8 page stays small).
+        hints: (H, W, 4) float32 RGBA hint layer in [0, 1] (alpha = hinted), or None for no hints.
+            Must already have the page's size (fit it with ``core.hints.fit_hints``).
+        channels: channel tokens in model order (see module docstring).
+        flats: optional precomputed (H, W, 4) flats layer; computed with ``core.flats`` when a flats
+            token is requested and this is None (and hints are given).
+        blur_sigma: blur sigma as a fraction of the page's short side (``hint_blur_sigma``).
+        compact: store page-wide encodings as float16 (halves memory for huge pages; error < 5e-4).
+
+    Raises:
+        ModelError: bad channel tokens.
+        HintError: hints or flats whose shape does not match the page.
+    """
+
+    def __init__(
+        self,
+        line_gray: np.ndarray,
+        hints: np.ndarray | None,
+        channels: Sequence[str],
+        *,
+        flats: np.ndarray | None = None,
+        blur_sigma: float = 0.05,
+        compact: bool = False,
+    ) -> None:
+        self.channels = validate_channels(channels)
+        self.n_channels = channel_count(self.channels)
+        if line_gray.ndim != 2:
+            raise ValueError(f"line_gray must be (H, W), got shape {line_gray.shape}")
+        self.line = line_gray
+        self.shape: tuple[int, int] = (int(line_gray.shape[0]), int(line_gray.shape[1]))
+        self.hints = self._check_layer(hints, "hint layer")
+        store = np.float16 if compact else np.float32
+        self._blur: np.ndarray | None = None
+        self._flats: np.ndarray | None = None
+        wanted = set(self.channels)
+        if self.hints is not None and wanted & set(_BLUR_TOKENS):
+            from mangacolor_app.core.hints import encode_hint_blur
+
+            self._blur = np.asarray(encode_hint_blur(_as_float01(self.hints), sigma_frac=blur_sigma), dtype=store)
+        if wanted & set(_FLATS_TOKENS):
+            flats = self._check_layer(flats, "flats layer")
+            if flats is None and self.hints is not None:
+                from mangacolor_app.core.flats import compute_flats
+
+                flats = compute_flats(_as_float01(self.line), _as_float01(self.hints))
+            if flats is not None:
+                self._flats = np.asarray(flats, dtype=store)
+
+    def _check_layer(self, layer: np.ndarray | None, what: str) -> np.ndarray | None:
+        """Validate an (H, W, 4) page layer against the page shape; None passes through."""
+        if layer is None:
+            return None
+        if layer.ndim != 3 or layer.shape[2] != 4 or tuple(layer.shape[:2]) != self.shape:
+            raise HintError(
+                f"the {what} has shape {tuple(layer.shape)}, expected ({self.shape[0]}, {self.shape[1]}, 4)"
+            )
+        return layer
+
+    def crop(self, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """The model input for the window ``[y0:y1, x0:x1]`` as (h, w, C) float32 in [0, 1].
+
+        Values equal the same window of the full-page input exactly (page-wide encodings are cropped,
+        per-pixel ones computed on the crop).
+        """
+        y1 = self.shape[0] if y1 is None else y1
+        x1 = self.shape[1] if x1 is None else x1
+        h, w = y1 - y0, x1 - x0
+        out = np.zeros((h, w, self.n_channels), dtype=np.float32)
+        hints = None if self.hints is None else _as_float01(self.hints[y0:y1, x0:x1])
+        c = 0
+        for token in self.channels:
+            width = CHANNEL_WIDTHS[token]
+            self._fill(token, out[:, :, c : c + width], hints, (y0, y1, x0, x1))
+            c += width
+        return out
+
+    def _fill(
+        self, token: str, dst: np.ndarray, hints: np.ndarray | None, box: tuple[int, int, int, int]
+    ) -> None:
+        """Write channel ``token`` of the window ``box`` into ``dst`` (h, w, width), zeros left as is."""
+        y0, y1, x0, x1 = box
+        if token == "line":
+            dst[:, :, 0] = _as_float01(self.line[y0:y1, x0:x1])
+        elif token in ("hint_rgb", "hint_mask"):
+            if hints is not None:
+                alpha = np.clip(hints[:, :, 3:4], 0.0, 1.0)
+                if token == "hint_rgb":
+                    dst[...] = np.clip(hints[:, :, :3], 0.0, 1.0) * alpha
+                else:
+                    dst[...] = alpha
+        elif token in _BLUR_TOKENS:
+            if self._blur is not None:
+                dst[...] = self._blur[y0:y1, x0:x1, :3] if token == "hint_blur_rgb" else self._blur[y0:y1, x0:x1, 3:4]
+        elif token in _FLATS_TOKENS:
+            if self._flats is not None:
+                flats = self._flats[y0:y1, x0:x1].astype(np.float32)
+                if token == "flats_rgb":
+                    dst[...] = flats[:, :, :3] * flats[:, :, 3:4]
+                else:
+                    dst[...] = flats[:, :, 3:4]
+
+
+def build_model_input(
+    line_gray: np.ndarray,
+    hints: np.ndarray | None,
+    channels: Sequence[str],
+    *,
+    flats: np.ndarray | None = None,
+    blur_sigma: float = 0.05,
+) -> np.ndarray:
+    """Build the whole-page model input (HWC, not yet scaled to the model's ``input_range``).
+
+    Args:
+        line_gray: (H, W) float32 luma in [0, 1] (1 = paper).
+        hints: (H, W, 4) float32 RGBA hints in [0, 1], already fitted to the page, or None.
+        channels: channel tokens in model order.
+        flats: optional precomputed (H, W, 4) flats layer (computed via ``core.flats`` when needed).
+        blur_sigma: ``hint_blur_sigma`` (fraction of the short side).
+
+    Returns:
+        (H, W, C) float32 in [0, 1], C = ``channel_count(channels)``.
+
+    Raises:
+        ModelError: unknown/repeated channel tokens.
+        HintError: hints/flats of the wrong shape.
+    """
+    builder = ModelInputBuilder(line_gray, hints, channels, flats=flats, blur_sigma=blur_sigma)
+    return builder.crop()

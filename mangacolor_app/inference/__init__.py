@@ -1,0 +1,1 @@
+"""Inference: the only package that imports onnxruntime (manifest, registry, sessions, tiled pipeline)."""

@@ -1,0 +1,1 @@
+"""Training package (the only one that imports torch): data, models, trainer, export, fine-tuning."""

@@ -1,0 +1,1 @@
+"""Training data: procedural illustrations, line-art extraction, screentones, simulated hints."""
