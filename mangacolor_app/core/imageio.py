@@ -1,0 +1,489 @@
+"""Reading and writing page images (PNG, JPEG, TIFF, WebP, BMP) at the edge of the array contract.
+
+Loaded pages are float32 HWC RGB [0, 1] with an optional (H, W) alpha, EXIF orientation applied and
+ICC profiles converted to sRGB. The pixel limit is checked on the lazily read header, before any
+pixel is decoded. Saving is atomic.
+
+Importing this module switches off Pillow's decompression-bomb check (``Image.MAX_IMAGE_PIXELS =
+None``) in favour of ours; code opening untrusted images with Pillow directly should call
+``check_pixel_limit(Image.open(...).size, path)`` before ``load()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from mangacolor_app.core.atomic import atomic_write
+from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
+from mangacolor_app.core.errors import ImageLoadError, ImageSaveError, ImageTooLargeError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "SUPPORTED_FORMATS", "Page", "check_pixel_limit",
+           "load_image", "load_rgba", "max_pixels_limit", "save_image"]
+
+logger = logging.getLogger(__name__)
+
+#: Default pixel limit: well above a 600 dpi B4 spread (about 104 M pixels).
+DEFAULT_MAX_PIXELS = 250_000_000
+#: Environment variable overriding ``DEFAULT_MAX_PIXELS`` (a positive integer).
+MAX_PIXELS_ENV = "MANGACOLOR_MAX_PIXELS"
+#: Pillow format names accepted by ``load_image`` (camera MPO files open through JPEG).
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+
+_SAVE_FORMATS = {"png": "PNG", "tif": "TIFF", "tiff": "TIFF", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP"}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error, Image.DecompressionBombError)
+_ICC_ERRORS = (ImageCms.PyCMSError, OSError, ValueError, TypeError)
+_PNG_IEND = b"IEND\xaeB`\x82"
+
+# Our header check replaces Pillow's (which would refuse pages that our limit allows).
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass
+class Page:
+    """A loaded page.
+
+    Attributes:
+        rgb: (H, W, 3) float32 in [0, 1], sRGB.
+        alpha: (H, W) float32 in [0, 1] (1 = opaque), or None when the file has no transparency.
+        dpi: (x, y) resolution in dots per inch, or None when the file does not say.
+        path: the file it was loaded from, if any.
+        mode: the source Pillow mode ("1", "L", "LA", "I;16", "I", "F", "RGB", "RGBA", "P", "CMYK").
+        bit_depth: bits per channel in the file (1, 8, 16 or 32).
+        icc_converted: True when an embedded ICC profile was converted to sRGB.
+    """
+
+    rgb: npt.NDArray[np.float32]
+    alpha: npt.NDArray[np.float32] | None = None
+    dpi: tuple[float, float] | None = None
+    path: Path | None = None
+    mode: str = "RGB"
+    bit_depth: int = 8
+    icc_converted: bool = False
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """Resolve the pixel limit: the argument, else ``$MANGACOLOR_MAX_PIXELS``, else the default.
+
+    Raises:
+        ValueError: ``max_pixels`` is given and not positive. (A malformed environment value is
+            logged as a warning and the default is used.)
+    """
+    if max_pixels is not None:
+        if max_pixels <= 0:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+        return int(max_pixels)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except (ValueError, OverflowError):
+        value = 0
+    if value <= 0:
+        logger.warning("%s=%r is not a positive number; using %d", MAX_PIXELS_ENV, raw, DEFAULT_MAX_PIXELS)
+        return DEFAULT_MAX_PIXELS
+    return value
+
+
+def check_pixel_limit(size: tuple[int, int], path: str | Path | None, max_pixels: int | None = None) -> None:
+    """Refuse an image whose (width, height) exceeds the pixel limit.
+
+    Raises:
+        ImageTooLargeError: naming the file, its size and the limit.
+    """
+    limit = max_pixels_limit(max_pixels)
+    width, height = size
+    if width * height > limit:
+        msg = f"the image is {width} x {height} = {width * height:,} pixels, more than the limit of {limit:,}"
+        raise ImageTooLargeError(f"{msg} pixels (raise it with {MAX_PIXELS_ENV} if the file is genuine)", path)
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def _check_file(path: Path) -> int:
+    """Return the file size; raise ImageLoadError for a missing, non-regular or empty file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise ImageLoadError("file not found", path) from exc
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+    if path.is_dir():
+        raise ImageLoadError("this is a folder, not an image file", path)
+    if st.st_size == 0:
+        raise ImageLoadError("the file is empty (0 bytes)", path)
+    return st.st_size
+
+
+_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP",
+          b"RIFF": "WebP", b"GIF8": "GIF", b"8BPS": "PSD", b"%PDF": "PDF"}
+
+
+def _describe_unknown(path: Path) -> str:
+    """Plain-words reason for a file Pillow could not identify (truncated, other format, text)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        head = b""
+    kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if kind in ("GIF", "PSD", "PDF"):
+        return f"{kind} files are not supported here (use PNG, JPEG, TIFF, WebP or BMP)"
+    if kind is not None:
+        return f"the {kind} file is truncated or corrupt (its header cannot be read)"
+    if head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "this is a text file, not an image"
+        except UnicodeDecodeError:
+            pass
+    return "not a readable image: the file is corrupt or not PNG, JPEG, TIFF, WebP or BMP"
+
+
+def _open(path: Path) -> Image.Image:
+    """Open lazily (header only), restricted to the supported formats."""
+    try:
+        return Image.open(path, formats=SUPPORTED_FORMATS)
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(_describe_unknown(path), path) from exc
+    except PermissionError as exc:
+        raise ImageLoadError("no permission to read the file", path) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageLoadError(f"the file is corrupt or truncated ({exc})", path) from exc
+
+
+def _check_png_complete(path: Path, size: int) -> None:
+    """Raise ImageLoadError when a PNG lacks its IEND chunk (cut short), whatever Pillow's
+    ``LOAD_TRUNCATED_IMAGES`` says."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - 4096))
+        tail = handle.read()
+    if _PNG_IEND not in tail:
+        raise ImageLoadError("the PNG file is truncated (it ends before its last chunk)", path)
+
+
+def _raw_bits(im: Image.Image) -> int:
+    """Bits per sample in the file, from the TIFF tags or the decoder's raw mode (8 by default)."""
+    if im.mode == "1":
+        return 1
+    if im.mode.startswith("I;16"):
+        return 16
+    if im.mode in ("I", "F"):
+        return 32
+    bits = im.tag_v2.get(258) if im.format == "TIFF" else None
+    if bits:
+        return int(max(bits)) if isinstance(bits, tuple) else int(bits)
+    args = im.tile[0].args if im.tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return 16 if isinstance(rawmode, str) and ";16" in rawmode else 8
+
+
+def _decode(im: Image.Image, path: Path) -> None:
+    """Decode the pixels, turning decoder failures into ImageLoadError."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        logger.debug("PIL LOAD_TRUNCATED_IMAGES is set; truncated non-PNG files may load padded")
+    try:
+        im.load()
+    except MemoryError as exc:
+        raise ImageLoadError("not enough memory to decode the image", path) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageLoadError(f"the image data is truncated or corrupt ({exc})", path) from exc
+
+
+def _exif_orientation(im: Image.Image, path: Path) -> int:
+    """EXIF orientation tag (1..8), 1 when absent or unreadable (logged)."""
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except (*_DECODE_ERRORS, TypeError) as exc:
+        logger.warning("%s: unreadable EXIF data (%s); orientation ignored", path, exc)
+        return 1
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    """The built-in sRGB profile (created once)."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _convert_icc(im: Image.Image, path: Path) -> tuple[Image.Image, bool]:
+    """Convert ``im`` from its embedded ICC profile to sRGB.
+
+    Returns:
+        (image, converted). The result is "RGB"/"RGBA" when converted; on a missing profile, an
+        unsupported mode or a broken profile (logged as a warning) the input is returned unchanged.
+    """
+    icc = im.info.get("icc_profile")
+    if not icc:
+        return im, False
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    if im.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        logger.info("%s: ICC profile not applied to a %s image", path, im.mode)
+        return im, False
+    alpha = im.getchannel("A") if im.mode in ("RGBA", "LA") else None
+    base = im.convert(im.mode[:-1]) if alpha is not None else im
+    try:
+        source = ImageCms.ImageCmsProfile(BytesIO(icc))
+        out = ImageCms.profileToProfile(base, source, _srgb_profile(), outputMode="RGB")
+    except _ICC_ERRORS as exc:
+        logger.warning("%s: embedded colour profile is broken or unsupported (%s); pixels kept as they are", path, exc)
+        return im, False
+    if out is None:  # only with inPlace=True; keeps type checkers happy
+        return im, False
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out, True
+
+
+def _pil_to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pillow image -> ((H, W, 3) float32 rgb, (H, W) float32 alpha or None)."""
+    mode = im.mode
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+    elif mode not in ("1", "L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
+        im = im.convert("LA" if mode == "La" else "RGBA" if "A" in mode or "a" in mode else "RGB")
+    arr = np.asarray(im)
+    if im.mode == "I":
+        arr = np.clip(arr, 0, 65535).astype(np.uint16)  # 16-bit grey decoded as 32-bit ints
+    elif im.mode.startswith("I;16"):
+        arr = arr.astype(np.uint16, copy=False)  # native byte order
+    return _split_channels(arr)
+
+
+def _split_channels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W) / (H, W, 2) / (H, W, 3) / (H, W, 4) array of any image dtype ->
+    (rgb (H, W, 3) float32, alpha (H, W) float32 or None); split before widening to save memory."""
+    if arr.ndim == 2:
+        return to_float32(np.repeat(arr[..., None], 3, axis=2)), None
+    channels = arr.shape[2]
+    if channels == 2:
+        return to_float32(np.repeat(arr[..., :1], 3, axis=2)), to_float32(arr[..., 1])
+    if channels == 4:
+        return to_float32(arr[..., :3]), to_float32(arr[..., 3])
+    return to_float32(arr), None
+
+
+_ORIENT_OPS = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
+
+
+def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array, like ``ImageOps.exif_transpose``."""
+    if orientation not in _ORIENT_OPS:
+        return arr
+    quarter_turns, mirror = _ORIENT_OPS[orientation]
+    if mirror:
+        arr = arr[:, ::-1]
+    return np.ascontiguousarray(np.rot90(arr, quarter_turns))
+
+
+def _decode_16bit_color(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode a 16-bit RGB(A)/LA PNG/TIFF with OpenCV (Pillow would truncate it to 8 bits)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except (OSError, cv2.error) as exc:
+        raise ImageLoadError(f"the 16-bit image could not be decoded ({exc})", path) from exc
+    if arr is None or arr.ndim not in (2, 3):
+        raise ImageLoadError("the 16-bit image is truncated or corrupt", path)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return _split_channels(_orient_array(arr, orientation))
+
+
+def _read_dpi(im: Image.Image) -> tuple[float, float] | None:
+    """(x, y) dots per inch rounded to 0.1 (PNG stores whole dots per metre, steps of 0.0254 dpi),
+    None when unknown."""
+    dpi = im.info.get("dpi")
+    try:
+        x, y = (round(float(v), 1) for v in dpi)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if x > 1.0 and y > 1.0 else None
+
+
+def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Page:
+    """Load a PNG, JPEG, TIFF, WebP or BMP file as a ``Page``.
+
+    Modes 1, L, LA, I;16, I, F, RGB, RGBA, P (transparency becomes alpha), CMYK (incl. Adobe
+    inverted JPEG) and 16-bit RGB(A) PNG/TIFF (decoded with OpenCV) are supported. The EXIF
+    orientation is applied and an embedded ICC profile is converted to sRGB (a broken profile is
+    logged and ignored). Multi-page TIFFs give their first page.
+
+    Args:
+        path: the image file.
+        max_pixels: pixel limit; default ``$MANGACOLOR_MAX_PIXELS`` or ``DEFAULT_MAX_PIXELS``.
+
+    Returns:
+        Page with rgb (H, W, 3) float32 [0, 1] and alpha (H, W) float32 [0, 1] or None.
+
+    Raises:
+        ImageTooLargeError: the header announces more pixels than the limit (nothing decoded).
+        ImageLoadError: missing, empty, truncated, corrupt, text or unsupported file.
+    """
+    p = Path(path)
+    size = _check_file(p)
+    with _open(p) as im:
+        check_pixel_limit(im.size, p, max_pixels)
+        if im.format == "PNG":
+            _check_png_complete(p, size)
+        source_mode, bits, dpi = im.mode, _raw_bits(im), _read_dpi(im)
+        if bits == 16 and source_mode in ("RGB", "RGBA", "LA"):
+            rgb, alpha = _decode_16bit_color(p, _exif_orientation(im, p))
+            if im.info.get("icc_profile"):
+                logger.info("%s: ICC profile not applied to a 16-bit colour image", p)
+            return Page(rgb, alpha, dpi, p, source_mode, 16, False)
+        orientation = _exif_orientation(im, p)
+        _decode(im, p)
+        if orientation != 1:
+            ImageOps.exif_transpose(im, in_place=True)
+        converted, icc_done = _convert_icc(im, p)
+        rgb, alpha = _pil_to_arrays(converted)
+    logger.debug("loaded %s: %s %d-bit %dx%d", p, source_mode, bits, rgb.shape[1], rgb.shape[0])
+    return Page(rgb, alpha, dpi, p, source_mode, bits, icc_done)
+
+
+def load_rgba(path: str | os.PathLike[str], max_pixels: int | None = None) -> npt.NDArray[np.float32]:
+    """Load an image as (H, W, 4) float32 RGBA in [0, 1] (hint layers); no alpha means opaque.
+
+    Raises:
+        ImageTooLargeError, ImageLoadError: as ``load_image``.
+    """
+    page = load_image(path, max_pixels)
+    out = np.empty((*page.rgb.shape[:2], 4), dtype=np.float32)
+    out[..., :3] = page.rgb
+    out[..., 3] = 1.0 if page.alpha is None else page.alpha
+    return out
+
+
+# ------------------------------------------------------------------------------------ saving
+
+
+def _resolve_format(path: Path, fmt: str | None) -> str:
+    """Pillow format name from ``fmt`` or the file extension; ImageSaveError when unknown."""
+    key = (fmt or path.suffix).lower().lstrip(".")
+    if key not in _SAVE_FORMATS:
+        what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
+        raise ImageSaveError(f"cannot save: unknown image {what} (use png, tif, jpg, webp or bmp)", path)
+    return _SAVE_FORMATS[key]
+
+
+def _check_save_args(target: Path, image: np.ndarray, fmt: str, quality: int, bit_depth: int) -> None:
+    """Validate ``save_image`` arguments (ValueError for caller bugs, ImageSaveError for choices)."""
+    ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+    if not ok or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"save_image: expected (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"save_image: quality must be in 1..100, got {quality}")
+    if bit_depth not in (8, 16) or (bit_depth == 16 and fmt not in ("PNG", "TIFF")):
+        raise ImageSaveError(f"cannot save: {bit_depth}-bit {fmt} is not supported (16 bits: PNG or TIFF only)", target)
+
+
+def _pil_params(fmt: str, quality: int, lossless: bool, dpi: tuple[float, float] | None) -> dict[str, object]:
+    """Encoder keyword arguments for Pillow's ``Image.save``."""
+    params: dict[str, object] = {}
+    if dpi is not None and fmt != "WEBP":
+        params["dpi"] = dpi
+    if fmt == "JPEG":
+        params.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
+    elif fmt == "WEBP":
+        params.update(quality=quality, lossless=lossless, method=4)
+    elif fmt == "TIFF":
+        params["compression"] = "tiff_lzw"
+    elif fmt == "PNG":
+        params["compress_level"] = 6
+    return params
+
+
+def _png_phys_chunk(dpi: tuple[float, float]) -> bytes:
+    """A PNG pHYs chunk for ``dpi`` (dots per inch -> pixels per metre)."""
+    body = b"pHYs" + struct.pack(">IIB", round(dpi[0] / 0.0254), round(dpi[1] / 0.0254), 1)
+    return struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def _encode_16bit(image: np.ndarray, fmt: str, dpi: tuple[float, float] | None, path: Path) -> bytes:
+    """Encode a 16-bit PNG/TIFF with OpenCV (grey, RGB or RGBA); returns the file bytes."""
+    arr = to_uint16(image)
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    params: list[int] = []
+    if fmt == "TIFF":
+        params = [cv2.IMWRITE_TIFF_COMPRESSION, 5]  # LZW
+        if dpi is not None:
+            params += [cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, round(dpi[0]), cv2.IMWRITE_TIFF_YDPI, round(dpi[1])]
+    ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tiff", arr, params)
+    if not ok:
+        raise ImageSaveError(f"cannot save: the 16-bit {fmt} encoder failed", path)
+    data = buf.tobytes()
+    if fmt == "PNG" and dpi is not None:
+        ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+        data = data[:ihdr_end] + _png_phys_chunk(dpi) + data[ihdr_end:]
+    return data
+
+
+def _to_pil(image: np.ndarray, fmt: str) -> Image.Image:
+    """8-bit Pillow image from an (H, W) / (H, W, 3) / (H, W, 4) array; JPEG and BMP get RGBA
+    flattened onto white paper (our loader reads no BMP alpha)."""
+    if image.ndim == 3 and image.shape[2] == 4 and fmt in ("JPEG", "BMP"):
+        rgba = to_float32(image)
+        alpha = rgba[..., 3:]
+        image = rgba[..., :3] * alpha
+        image += 1.0 - alpha
+    return Image.fromarray(np.ascontiguousarray(to_uint8(image)))
+
+
+def save_image(
+    path: str | os.PathLike[str],
+    image: npt.ArrayLike,
+    *,
+    format: str | None = None,  # noqa: A002 - public API name fixed by DEVELOPERS.md
+    quality: int = 95,
+    bit_depth: int = 8,
+    dpi: tuple[float, float] | None = None,
+    lossless: bool = False,
+) -> Path:
+    """Save an image atomically (a failed save leaves any existing file intact).
+
+    Args:
+        path: destination; its extension picks the format unless ``format`` is given.
+        image: (H, W), (H, W, 3) or (H, W, 4) float in [0, 1], or uint8 / uint16 arrays.
+        format: "png", "tif"/"tiff", "jpg"/"jpeg", "webp" or "bmp" (case-insensitive).
+        quality: JPEG/WebP quality 1..100 (JPEG at 90 or more keeps full chroma resolution).
+        bit_depth: 8, or 16 for PNG and TIFF (16-bit colour is encoded with OpenCV).
+        dpi: (x, y) resolution to record (PNG, TIFF, JPEG, BMP; WebP has no DPI field).
+        lossless: WebP lossless mode.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ImageSaveError: unknown format, 16 bits requested for another format, folder missing or
+            not writable, encoder failure, disk full.
+        ValueError: bad array shape or quality out of range.
+    """
+    target = Path(path)
+    fmt = _resolve_format(target, format)
+    arr = np.asarray(image)
+    _check_save_args(target, arr, fmt, quality, bit_depth)
+    with atomic_write(target) as tmp:
+        try:
+            if bit_depth == 16:
+                tmp.write_bytes(_encode_16bit(arr, fmt, dpi, target))
+            else:
+                _to_pil(arr, fmt).save(tmp, format=fmt, **_pil_params(fmt, quality, lossless, dpi))
+        except (ValueError, KeyError, TypeError, cv2.error) as exc:
+            raise ImageSaveError(f"cannot save: the {fmt} encoder failed ({exc})", target) from exc
+    logger.debug("saved %s (%s, %d-bit)", target, fmt, bit_depth)
+    return target
