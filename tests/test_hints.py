@@ -1,0 +1,128 @@
+"""Tests for core.hints: empty layer, fitting to the page, mask and blurred encodings."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from mangacolor_app.core.errors import HintError
+from mangacolor_app.core.hints import (
+    CONF_REFERENCE,
+    empty_hints,
+    encode_hint_blur,
+    encode_hint_mask,
+    fit_hints,
+)
+
+RED = (1.0, 0.1, 0.2)
+BLUE = (0.1, 0.3, 0.9)
+
+
+def _hints_with_blob(h: int, w: int, centre: tuple[int, int], radius: int, rgb: tuple[float, float, float]) -> np.ndarray:
+    hints = empty_hints(h, w)
+    cv2.circle(hints, (centre[1], centre[0]), radius, (*rgb, 1.0), -1)
+    return hints
+
+
+def _exact_blur(hints: np.ndarray, sigma_frac: float = 0.05) -> np.ndarray:
+    """Reference: the same normalised convolution at full resolution."""
+    premult = encode_hint_mask(hints)
+    blurred = cv2.GaussianBlur(premult, (0, 0), sigma_frac * min(hints.shape[:2]), borderType=cv2.BORDER_CONSTANT)
+    cov = blurred[..., 3:]
+    colour = np.where(cov > 1e-12, blurred[..., :3] / np.maximum(cov, 1e-12), 0.0)
+    return np.concatenate([np.clip(colour, 0, 1), np.clip(cov / CONF_REFERENCE, 0, 1)], axis=2)
+
+
+def test_empty_hints() -> None:
+    hints = empty_hints(30, 40)
+    assert hints.shape == (30, 40, 4) and hints.dtype == np.float32 and not hints.any()
+    with pytest.raises(HintError):
+        empty_hints(0, 10)
+
+
+def test_fit_same_size_is_returned_as_is() -> None:
+    hints = _hints_with_blob(60, 80, (30, 40), 5, RED)
+    assert fit_hints(hints, (60, 80)) is hints
+
+
+def test_fit_preview_resolution_is_resized_nearest() -> None:
+    preview = empty_hints(100, 70)
+    preview[10:20, 30:40] = (*RED, 1.0)
+    fitted = fit_hints(preview, (301, 210), path="page.hints.png")  # aspect within 1%
+    assert fitted.shape == (301, 210, 4) and fitted.dtype == np.float32
+    colours = {tuple(np.round(c, 4)) for c in fitted.reshape(-1, 4)}
+    assert colours == {(0.0, 0.0, 0.0, 0.0), tuple(np.round(np.array([*RED, 1.0], np.float32), 4))}
+    assert fitted[45, 100, 3] == 1.0 and fitted[0, 0, 3] == 0.0
+
+
+def test_fit_other_aspect_names_file_and_sizes() -> None:
+    with pytest.raises(HintError) as err:
+        fit_hints(empty_hints(100, 100), (100, 150), path="/tmp/ch1/p3.hints.png")
+    message = str(err.value)
+    assert "p3.hints.png" in message and "100x100" in message and "150x100" in message
+
+
+@pytest.mark.parametrize("bad", [np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), np.zeros((10, 10, 4), np.uint8)])
+def test_malformed_layers_rejected(bad: np.ndarray) -> None:
+    with pytest.raises(HintError, match="x.png"):
+        fit_hints(bad, (10, 10), path="x.png")
+    with pytest.raises(HintError):
+        encode_hint_mask(bad)
+
+
+def test_encode_hint_mask() -> None:
+    hints = empty_hints(4, 5)
+    hints[..., :3] = 0.7  # colour without alpha is not a hint
+    hints[1, 2] = (0.2, 0.4, 0.6, 0.3)  # any alpha > 0 is a hint
+    enc = encode_hint_mask(hints)
+    assert enc.shape == (4, 5, 4) and enc.dtype == np.float32
+    assert np.allclose(enc[1, 2], (0.2, 0.4, 0.6, 1.0))
+    enc[1, 2] = 0
+    assert not enc.any()
+
+
+def test_blur_spreads_single_colour_with_decaying_confidence() -> None:
+    hints = _hints_with_blob(400, 300, (200, 150), 20, RED)
+    enc = encode_hint_blur(hints)
+    assert enc.shape == (400, 300, 4) and enc.dtype == np.float32
+    assert enc.min() >= 0 and enc.max() <= 1
+    conf = enc[..., 3]
+    reached = conf > 1e-3
+    assert np.allclose(enc[reached][:, :3], RED, atol=1e-3)
+    assert conf[200, 150] == pytest.approx(1.0)
+    profile = conf[200, 150:]
+    assert np.all(np.diff(profile) <= 1e-6) and profile[-1] < 0.05
+
+
+def test_blur_mixes_two_colours_and_empty_gives_zeros() -> None:
+    hints = _hints_with_blob(200, 400, (100, 100), 10, RED)
+    cv2.circle(hints, (300, 100), 10, (*BLUE, 1.0), -1)
+    enc = encode_hint_blur(hints, sigma_frac=0.5)
+    assert np.allclose(enc[100, 200, :3], np.add(RED, BLUE) / 2, atol=0.02)
+    assert not encode_hint_blur(empty_hints(50, 60)).any()
+    with pytest.raises(HintError):
+        encode_hint_blur(hints, sigma_frac=0)
+
+
+@pytest.mark.parametrize("shape", [(37, 23), (600, 430), (1021, 767)])
+def test_blur_matches_full_resolution_reference(shape: tuple[int, int]) -> None:
+    h, w = shape
+    hints = _hints_with_blob(h, w, (h // 3, w // 3), max(2, w // 40), RED)
+    cv2.line(hints, (w // 2, h // 2), (w - 5, h - 5), (*BLUE, 1.0), max(1, w // 100))
+    enc, ref = encode_hint_blur(hints), _exact_blur(hints)
+    near = ref[..., 3] > 0.02
+    assert np.abs(enc[..., :3] - ref[..., :3])[near].max() < 0.02
+    assert np.abs(enc[..., 3] - ref[..., 3]).max() < 0.02
+
+
+def test_blur_is_fast_on_large_pages() -> None:
+    h, w = 4000, 3000  # 12 MP; a 36 MP page takes about 1 s on a quiet machine
+    hints = _hints_with_blob(h, w, (1000, 1000), 60, RED)
+    start = time.perf_counter()
+    enc = encode_hint_blur(hints)
+    elapsed = time.perf_counter() - start
+    assert enc.shape == (h, w, 4) and enc[1000, 1000, 0] == pytest.approx(1.0)
+    assert elapsed < 5.0
