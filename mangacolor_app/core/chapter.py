@@ -1,14 +1,10 @@
-"""Chapters: pages of a folder or a .cbz archive, processed one at a time, resumably.
+"""Chapters: the pages of a folder or a .cbz archive, processed one at a time, resumably.
 
-A chapter is a folder of page images or a ``.cbz`` (a zip of images). :func:`list_pages` lists its
-pages in natural order (``page2`` before ``page10``) as :class:`PageSource` objects that read their
-bytes only when asked, one page at a time. :class:`ChapterJob` runs a per-page callable (the
-colorizer is passed in: this module imports no onnxruntime, torch or Qt) over the pages, writes
-one output per page, skips pages already done (resumable), reports a bad page and goes on, and
-returns a :class:`ChapterSummary`. :func:`write_cbz` packs finished pages back into a ``.cbz``.
-
-Images are decoded by :mod:`mangacolor_app.core.imageio` into the array contract (float32 HWC RGB
-in [0, 1]); this module itself only moves bytes and paths.
+:func:`list_pages` lists pages in natural order (``page2`` before ``page10``) as :class:`PageSource`
+objects that read their bytes only when asked. :class:`ChapterJob` runs a per-page callable (the
+colorizer is passed in: no onnxruntime, torch or Qt here), skips pages already done, reports a bad
+page and goes on. :func:`write_cbz` packs pages back into a ``.cbz``. Decoding goes through
+:mod:`mangacolor_app.core.imageio` (float32 HWC RGB in [0, 1]); this module moves bytes and paths.
 """
 
 from __future__ import annotations
@@ -26,22 +22,10 @@ from mangacolor_app.core.errors import CancelledError, ImageLoadError, ImageSave
 from mangacolor_app.core.imageio import Page, load_image
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
-    "HINTS_SUFFIX",
-    "OUTPUT_MARKER",
-    "MAX_MEMBER_BYTES",
-    "PageSource",
-    "ChapterSummary",
-    "ChapterJob",
-    "PageFunction",
-    "ProgressCallback",
-    "natural_key",
-    "is_cbz",
-    "list_pages",
-    "find_hints_for",
-    "read_cbz_member",
-    "write_cbz",
-]
+    "IMAGE_EXTENSIONS", "HINTS_SUFFIX", "OUTPUT_MARKER", "MAX_MEMBER_BYTES", "PageSource", "ChapterSummary",
+    "ChapterJob", "PageFunction", "ProgressCallback", "natural_key", "list_pages", "find_hints_for",
+    "read_cbz_member", "write_cbz",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +44,10 @@ _CHUNKS = re.compile(r"(\d+)")
 
 
 def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
-    """Sort key ordering names as people do: ``page2`` before ``page10``, case-insensitive.
+    """Sort key ordering file names or member paths as people do: ``page2`` before ``page10``.
 
-    Args:
-        name: a file name or a ``/``-separated archive member path.
-
-    Returns:
-        A tuple comparable with the key of any other name; runs of digits compare as numbers,
-        ties (``p01`` vs ``p1``, ``A`` vs ``a``) are broken by the plain text so the order is total.
+    Runs of digits compare as numbers, text case-insensitively; ties (``p01`` vs ``p1``) are broken
+    by the plain name, so the order is total.
     """
     parts: list[tuple[int, int, str]] = []
     for index, chunk in enumerate(_CHUNKS.split(name.replace("\\", "/"))):
@@ -91,17 +71,8 @@ def _is_image_name(name: str) -> bool:
     return not any(stem.endswith(marker) for marker in (OUTPUT_MARKER, *_OTHER_OUTPUT_MARKERS))
 
 
-def is_cbz(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` names a comic-book zip (``.cbz`` or ``.zip`` extension)."""
-    return Path(path).suffix.lower() in {".cbz", ".zip"}
-
-
 def _check_member_name(name: str, archive: Path) -> None:
-    """Refuse an archive member whose path would leave the archive's folder.
-
-    Raises:
-        ImageLoadError: the name is absolute (``/x``, ``C:\\x``) or contains a ``..`` component.
-    """
+    """Raise ImageLoadError when a member name is absolute (``/x``, ``C:/x``) or contains ``..``."""
     posix = PurePosixPath(name.replace("\\", "/"))
     if posix.is_absolute() or PureWindowsPath(name).drive or ".." in posix.parts:
         raise ImageLoadError(
@@ -113,10 +84,7 @@ def _check_member_name(name: str, archive: Path) -> None:
 
 @dataclass(frozen=True)
 class PageSource:
-    """One page of a chapter: a file in a folder, or a member of a ``.cbz``.
-
-    Nothing is read until :meth:`read_bytes` or :meth:`load` is called, so a list of sources costs
-    no page memory.
+    """One page of a chapter: a file in a folder, or a member of a ``.cbz`` (read only on demand).
 
     Attributes:
         name: the file name, or the member's path inside the archive (``/``-separated).
@@ -141,11 +109,7 @@ class PageSource:
         return f"{self.path.name}:{self.member}" if self.member is not None else self.path.name
 
     def read_bytes(self) -> bytes:
-        """The page file's bytes, read into memory.
-
-        Raises:
-            ImageLoadError: the file or member is missing, unreadable, unsafe or too large.
-        """
+        """The page file's bytes; ImageLoadError when missing, unreadable, unsafe or too large."""
         if self.member is not None:
             return read_cbz_member(self.path, self.member)
         try:
@@ -154,10 +118,7 @@ class PageSource:
             raise ImageLoadError(f"cannot read the page: {exc.strerror or exc}", self.path) from exc
 
     def load(self, max_pixels: int | None = None) -> Page:
-        """Decode the page with :func:`mangacolor_app.core.imageio.load_image`.
-
-        Returns:
-            A :class:`~mangacolor_app.core.imageio.Page` (``rgb`` float32 (H, W, 3) in [0, 1]).
+        """Decode the page: a :class:`~mangacolor_app.core.imageio.Page` (rgb (H, W, 3) float32 [0, 1]).
 
         Raises:
             ImageLoadError: unreadable, corrupt or unsafe page (the message names the page).
@@ -169,11 +130,8 @@ class PageSource:
 
 
 def _load_member(source: PageSource, max_pixels: int | None) -> Page:
-    """Decode an archive member through a temporary file (load_image reads paths).
-
-    Raises:
-        ImageLoadError: as :meth:`PageSource.load`, naming ``archive:member``.
-    """
+    """Decode an archive member through a temporary file (load_image reads paths); errors name
+    ``archive:member``."""
     import tempfile  # noqa: PLC0415 - only archive pages need it
 
     data = source.read_bytes()
@@ -189,14 +147,7 @@ def _load_member(source: PageSource, max_pixels: int | None) -> Page:
 
 
 def read_cbz_member(archive: str | os.PathLike[str], member: str) -> bytes:
-    """Read one member of a zip archive into memory.
-
-    Args:
-        archive: the ``.cbz`` file.
-        member: the member's name as stored in the archive.
-
-    Returns:
-        The member's decompressed bytes.
+    """Read one member of a zip archive into memory and return its decompressed bytes.
 
     Raises:
         ImageLoadError: the archive is unreadable or not a zip, the member is missing, its path
@@ -227,14 +178,8 @@ def _hint_candidates(name: str) -> tuple[str, str]:
 
 
 def find_hints_for(page_path: str | os.PathLike[str]) -> Path | None:
-    """The hint layer saved beside a page, if there is one.
-
-    Looks for ``<page>.hints.png`` (e.g. ``p1.png.hints.png``), then ``<stem>.hints.png``
-    (``p1.hints.png``), in the page's folder.
-
-    Returns:
-        The path of the first that exists, or None.
-    """
+    """The hint layer beside a page: ``<page>.hints.png`` (``p1.png.hints.png``), else
+    ``<stem>.hints.png`` (``p1.hints.png``); None when neither exists."""
     page = Path(page_path)
     for candidate in _hint_candidates(page.name):
         hint_path = page.with_name(candidate)
@@ -298,7 +243,7 @@ def list_pages(folder_or_cbz: str | os.PathLike[str]) -> list[PageSource]:
         return _list_folder(path)
     if not path.exists():
         raise ImageLoadError("no such folder or archive", path)
-    if path.is_file() and (is_cbz(path) or zipfile.is_zipfile(path)):
+    if path.is_file() and (path.suffix.lower() in {".cbz", ".zip"} or zipfile.is_zipfile(path)):
         return _list_cbz(path)
     raise ImageLoadError("not a folder of pages or a .cbz archive", path)
 
@@ -310,13 +255,9 @@ def write_cbz(
     """Pack image files into a ``.cbz``, atomically, in natural order, without recompression.
 
     Args:
-        path: the archive to write (replaced atomically if it exists).
-        files: page files; each is a path (stored under its file name) or an
-            ``(archive_name, path)`` pair. Members are sorted with :func:`natural_key` and stored
-            (``ZIP_STORED``): images are already compressed. Files are streamed, not held in memory.
-
-    Returns:
-        ``Path(path)``.
+        path: the archive to write (replaced atomically if it exists); returned as a Path.
+        files: paths (stored under their file name) or ``(archive_name, path)`` pairs. Members are
+            sorted with :func:`natural_key`, stored (``ZIP_STORED``) and streamed from disk.
 
     Raises:
         ImageSaveError: duplicate or unsafe member names, a missing input file, or the archive
@@ -333,6 +274,8 @@ def write_cbz(
             raise ImageSaveError(exc.reason, target) from exc
         if arcname in entries:
             raise ImageSaveError(f"two pages would be stored as {arcname!r}", target)
+        if not Path(source).is_file():
+            raise ImageSaveError(f"cannot pack {source}: no such file", target)
         entries[arcname] = Path(source)
     try:
         with atomic_write(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -399,11 +342,10 @@ def _unique_stems(pages: Sequence[PageSource]) -> list[str]:
 class ChapterJob:
     """Run a per-page callable over a chapter, one page at a time, resumably.
 
-    Each page's output is ``<output_dir>/<stem><marker><extension>`` (``007.color.png``). A page
-    whose output already exists is skipped unless ``force``; outputs are expected to be written
-    atomically by ``process`` so an existing file is a finished one. A page that raises is logged,
-    recorded in :attr:`ChapterSummary.failed` and the job goes on. No page data is kept between
-    pages, so memory does not grow with the chapter.
+    Page outputs are ``<output_dir>/<stem><marker><extension>`` (``007.color.png``); one that exists
+    is skipped unless ``force`` (``process`` must write atomically, so an existing file is a
+    finished one). A page that raises is logged and recorded in :attr:`ChapterSummary.failed`, and
+    the job goes on. No page data is kept between pages: memory does not grow with the chapter.
 
     Args:
         pages: the chapter's pages (see :func:`list_pages`).

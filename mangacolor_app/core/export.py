@@ -1,0 +1,287 @@
+"""Export a colorized page: flat PNG (8/16-bit), TIFF, JPEG, WebP, or a layered PSD.
+
+Flat formats get the composite: the colour with the ink (line art) multiplied on top when
+``preserve_ink``. A PSD keeps the parts as layers, bottom to top::
+
+    Hints   hidden, the artist's colour hints (straight alpha)
+    Flats   only when there are flats (straight alpha; covered by the opaque colour)
+    Color   opaque colorization result
+    Ink     the line art as grey, blend mode Multiply (hidden when not ``preserve_ink``)
+
+so the visible composite is ``Color x Ink``, the same image as the flat export (within the 1/255
+of 8-bit storage). The file's merged image is that composite, DPI is recorded in the resolution
+resource, and the document is 8- or 16-bit RGB at full resolution. Every file is written
+atomically (a failed export leaves an existing file untouched).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from mangacolor_app.core.atomic import atomic_write
+from mangacolor_app.core.color import to_uint8, to_uint16
+from mangacolor_app.core.composite import alpha_over, multiply
+from mangacolor_app.core.errors import ImageSaveError
+from mangacolor_app.core.imageio import save_image
+
+__all__ = ["ExportLayers", "EXPORT_FORMATS", "PSD_LAYER_NAMES", "export_page", "export_flats_png", "composite_layers"]
+
+logger = logging.getLogger(__name__)
+
+#: Accepted format names / extensions -> canonical format.
+EXPORT_FORMATS: dict[str, str] = {
+    "png": "png", "tif": "tiff", "tiff": "tiff", "jpg": "jpeg", "jpeg": "jpeg",
+    "webp": "webp", "psd": "psd", "psb": "psd",
+}  # fmt: skip
+#: PSD layer names, bottom to top (Flats only when present).
+PSD_LAYER_NAMES = ("Hints", "Flats", "Color", "Ink")
+_PSD_MAX_SIDE = 30000  # larger documents must be PSB (Photoshop "Large Document Format")
+
+
+@dataclass
+class ExportLayers:
+    """The parts of a colorized page.
+
+    Attributes:
+        ink: (H, W) float32 in [0, 1], the line art (1 = paper, 0 = ink).
+        color: (H, W, 3) float32 in [0, 1], the colorization result (without ink).
+        flats: (H, W, 4) float32 in [0, 1] straight-alpha flats layer, or None.
+        hints: (H, W, 4) float32 in [0, 1] hint layer (RGB + mask as alpha), or None.
+        dpi: (x, y) dots per inch to record, or None.
+    """
+
+    ink: npt.NDArray[np.float32]
+    color: npt.NDArray[np.float32]
+    flats: npt.NDArray[np.float32] | None = None
+    hints: npt.NDArray[np.float32] | None = None
+    dpi: tuple[float, float] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return int(self.color.shape[0]), int(self.color.shape[1])
+
+
+def _check_layers(layers: ExportLayers, path: Path) -> None:
+    """Raise ImageSaveError naming ``path`` unless every layer has the documented shape and size."""
+    h, w = layers.size
+    expected = {"ink": ((h, w), layers.ink), "color": ((h, w, 3), layers.color)}
+    if layers.flats is not None:
+        expected["flats"] = ((h, w, 4), layers.flats)
+    if layers.hints is not None:
+        expected["hints"] = ((h, w, 4), layers.hints)
+    for name, (shape, array) in expected.items():
+        arr = np.asarray(array)
+        if arr.shape != shape or not np.issubdtype(arr.dtype, np.floating):
+            raise ImageSaveError(
+                f"cannot export: the {name} layer is {arr.dtype} {arr.shape}, expected float {shape}", path
+            )
+    if h < 1 or w < 1:
+        raise ImageSaveError("cannot export an empty page", path)
+
+
+def _resolve_format(path: Path, fmt: str | None) -> str:
+    """Canonical format (png, tiff, jpeg, webp, psd) from ``fmt`` or the extension."""
+    key = (fmt or path.suffix).lower().lstrip(".")
+    if key not in EXPORT_FORMATS:
+        what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
+        raise ImageSaveError(f"cannot export: unknown {what} (use png, tif, jpg, webp or psd)", path)
+    return EXPORT_FORMATS[key]
+
+
+def composite_layers(layers: ExportLayers, preserve_ink: bool = True) -> npt.NDArray[np.float32]:
+    """The flat image of a page: ``color * ink`` (multiply) when ``preserve_ink``, else ``color``.
+
+    Returns:
+        (H, W, 3) float32 in [0, 1] (a new array).
+    """
+    if preserve_ink:
+        return multiply(layers.color, layers.ink)
+    return np.array(layers.color, dtype=np.float32, copy=True)
+
+
+def export_page(
+    path: str | os.PathLike[str],
+    layers: ExportLayers,
+    *,
+    format: str | None = None,  # noqa: A002 - public API name fixed by DEVELOPERS.md
+    bit_depth: int = 8,
+    quality: int = 95,
+    preserve_ink: bool = True,
+) -> Path:
+    """Export a page, atomically.
+
+    Args:
+        path: destination file.
+        layers: the page's parts (see :class:`ExportLayers`).
+        format: "png", "tif"/"tiff", "jpg"/"jpeg", "webp", "psd" (or "psb"); default from the
+            extension of ``path``.
+        bit_depth: 8, or 16 for PNG, TIFF and PSD.
+        quality: JPEG/WebP quality, 1..100.
+        preserve_ink: multiply the ink over the colour (flat formats); in a PSD the Ink layer
+            is visible when True and hidden when False, so the PSD shows what a flat export shows.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ImageSaveError (naming the file): unknown format, unsupported bit depth for the format,
+            quality out of range, layers of the wrong shape or size, a PSD larger than 30000 px
+            on a side (use ``.psb``), folder missing or unwritable, encoder failure.
+    """
+    target = Path(path)
+    fmt = _resolve_format(target, format)
+    _check_layers(layers, target)
+    if bit_depth not in (8, 16) or (bit_depth == 16 and fmt not in ("png", "tiff", "psd")):
+        raise ImageSaveError(f"cannot export: {bit_depth}-bit {fmt.upper()} is not supported", target)
+    if not 1 <= quality <= 100:
+        raise ImageSaveError(f"cannot export: quality must be in 1..100, got {quality}", target)
+    if fmt == "psd":
+        _export_psd(target, layers, bit_depth=bit_depth, preserve_ink=preserve_ink)
+    else:
+        flat = composite_layers(layers, preserve_ink)
+        save_image(target, flat, format=fmt, quality=quality, bit_depth=bit_depth, dpi=layers.dpi)
+    logger.info("exported %s (%s, %d-bit)", target, fmt, bit_depth)
+    return target
+
+
+def export_flats_png(
+    path: str | os.PathLike[str],
+    flats: npt.NDArray[np.float32],
+    ink: npt.NDArray[np.float32] | None,
+    *,
+    dpi: tuple[float, float] | None = None,
+) -> Path:
+    """Export the flats alone as a PNG, atomically (for flatting in another program).
+
+    Args:
+        path: destination ``.png``.
+        flats: (H, W, 4) float32 in [0, 1], straight alpha (0 where no region was filled).
+        ink: (H, W) float32 in [0, 1] line art, or None. With ink, the flats are laid on white
+            paper and the ink multiplied on top: an opaque RGB PNG to check the flats against the
+            lines. Without, the flats layer itself is written as RGBA (transparent where unfilled).
+        dpi: (x, y) dots per inch to record, or None.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ImageSaveError (naming the file): wrong shapes, folder missing or unwritable.
+    """
+    target = Path(path)
+    arr = np.asarray(flats)
+    if arr.ndim != 3 or arr.shape[2] != 4 or not np.issubdtype(arr.dtype, np.floating):
+        raise ImageSaveError(f"cannot export flats: expected float (H, W, 4), got {arr.dtype} {arr.shape}", target)
+    if ink is None:
+        return save_image(target, arr, format="png", dpi=dpi)
+    line = np.asarray(ink)
+    if line.shape != arr.shape[:2] or not np.issubdtype(line.dtype, np.floating):
+        message = f"cannot export flats: ink is {line.dtype} {line.shape}, expected float {arr.shape[:2]}"
+        raise ImageSaveError(message, target)
+    paper = np.ones(arr.shape[:2] + (3,), dtype=np.float32)
+    return save_image(target, multiply(alpha_over(paper, arr), line), format="png", dpi=dpi)
+
+
+# ------------------------------------------------------------------------------------ PSD
+
+
+def _quantize(array: npt.ArrayLike, bit_depth: int) -> np.ndarray:
+    """uint8 or uint16 copy of a [0, 1] float array (the values the PSD will store)."""
+    return to_uint16(array) if bit_depth == 16 else to_uint8(array)
+
+
+def _merged_planes(color_q: np.ndarray, ink_q: np.ndarray | None, bit_depth: int) -> list[bytes]:
+    """The PSD merged image (visible composite of the stored layer values) as big-endian planes."""
+    maxval = 65535.0 if bit_depth == 16 else 255.0
+    merged = color_q.astype(np.float32) / np.float32(maxval)
+    if ink_q is not None:
+        merged *= ink_q[..., None].astype(np.float32) / np.float32(maxval)
+    stored = _quantize(merged, bit_depth)
+    dtype = ">u2" if bit_depth == 16 else ">u1"
+    return [np.ascontiguousarray(stored[..., c]).astype(dtype).tobytes() for c in range(3)]
+
+
+def _resolution_resource(dpi: tuple[float, float]) -> object:
+    """A PSD ResolutionInfo (1005) image resource: pixels per inch as 16.16 fixed point."""
+    from psd_tools.constants import Resource  # noqa: PLC0415 - psd-tools only for PSD export
+    from psd_tools.psd.image_resources import ImageResource, ResoulutionInfo  # noqa: PLC0415
+
+    horizontal, vertical = (max(1, round(float(v) * 65536)) for v in dpi)
+    info = ResoulutionInfo(horizontal, 1, 1, vertical, 1, 1)  # 1 = pixels/inch, 1 = inches
+    return ImageResource(key=Resource.RESOLUTION_INFO, data=info)
+
+
+def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tuple[object, list[bytes]]:
+    """Build the layered document; returns it with the merged-image planes to store."""
+    from psd_tools import PSDImage  # noqa: PLC0415
+    from psd_tools.constants import BlendMode, Resource  # noqa: PLC0415
+
+    h, w = layers.size
+    psd = PSDImage.new("RGB", (w, h), color=(255, 255, 255), depth=bit_depth)
+    if not hasattr(psd, "create_pixel_layer_from_array"):
+        import psd_tools  # noqa: PLC0415
+
+        version = psd_tools.__version__
+        raise ImportError(f"PSD export needs a newer psd-tools (with create_pixel_layer_from_array), not {version}")
+    if layers.hints is not None:
+        hints_layer = psd.create_pixel_layer_from_array(_quantize(layers.hints, bit_depth), name="Hints")
+        hints_layer.visible = False
+    if layers.flats is not None:
+        psd.create_pixel_layer_from_array(_quantize(layers.flats, bit_depth), name="Flats")
+    color_q = _quantize(layers.color, bit_depth)
+    psd.create_pixel_layer_from_array(color_q, name="Color")
+    ink_q = _quantize(layers.ink, bit_depth)
+    ink_layer = psd.create_pixel_layer_from_array(
+        np.repeat(ink_q[..., None], 3, axis=2), name="Ink", blend_mode=BlendMode.MULTIPLY
+    )
+    ink_layer.visible = preserve_ink
+    if layers.dpi is not None:
+        psd.image_resources[Resource.RESOLUTION_INFO] = _resolution_resource(layers.dpi)
+    return psd, _merged_planes(color_q, ink_q if preserve_ink else None, bit_depth)
+
+
+def _write_psd_file(psd: object, merged: list[bytes], tmp: Path) -> None:
+    """Write ``psd`` to ``tmp`` with ``merged`` as its merged image.
+
+    psd-tools' ``save()`` re-renders the merged image with its generic compositor (seconds for a
+    full page) although we already have it exactly; when its low-level record is reachable we store
+    our planes and write the record, otherwise we fall back to ``save()``.
+    """
+    record = getattr(psd, "_record", None)
+    if record is not None and hasattr(record, "image_data") and hasattr(record, "write"):
+        record.image_data.set_data(merged, record.header)
+        with open(tmp, "wb") as handle:
+            record.write(handle)
+    else:
+        logger.debug("psd-tools record not reachable; saving with its own compositor")
+        psd.save(tmp)  # type: ignore[attr-defined]
+
+
+def _export_psd(target: Path, layers: ExportLayers, *, bit_depth: int, preserve_ink: bool) -> None:
+    """Write the layered PSD (see the module docstring) atomically.
+
+    Raises:
+        ImageSaveError: too large for PSD, psd-tools failure, or the file cannot be written.
+    """
+    h, w = layers.size
+    if max(h, w) > _PSD_MAX_SIDE and target.suffix.lower() != ".psb":
+        raise ImageSaveError(
+            f"cannot export: {w}x{h} is larger than PSD allows ({_PSD_MAX_SIDE} px a side); "
+            "save as .psb or TIFF",
+            target,
+        )
+    try:
+        psd, merged = _build_psd(layers, bit_depth, preserve_ink)
+    except (ValueError, TypeError, MemoryError, ImportError) as exc:
+        raise ImageSaveError(f"cannot export: building the PSD failed ({exc})", target) from exc
+    with atomic_write(target) as tmp:
+        try:
+            _write_psd_file(psd, merged, tmp)
+        except (ValueError, TypeError, AttributeError, ImportError) as exc:
+            raise ImageSaveError(f"cannot export: writing the PSD failed ({exc})", target) from exc
