@@ -9,8 +9,8 @@ Channel tokens (see DEVELOPERS.md, "Model contract"), in the order a model's man
 token               width  content (all float32 in [0, 1])
 ==================  =====  ==========================================================================
 ``line``            1      page luma, 1 = white paper, 0 = black ink
-``hint_rgb``        3      hint colour where hinted (times the hint alpha), else 0
-``hint_mask``       1      hint alpha (1 = hinted)
+``hint_rgb``        3      hint colour where hinted (alpha > 0), else 0 (``core.hints.encode_hint_mask``)
+``hint_mask``       1      1 where hinted (alpha > 0), else 0
 ``hint_blur_rgb``   3      normalised-convolution blurred hint colour (``core.hints.encode_hint_blur``)
 ``hint_blur_conf``  1      its confidence
 ``flats_rgb``       3      region-exact flat fill from ``core.flats.compute_flats`` (premultiplied)
@@ -159,47 +159,69 @@ class ModelInputBuilder:
         return layer
 
     def crop(self, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
-        """The model input for the window ``[y0:y1, x0:x1]`` as (h, w, C) float32 in [0, 1].
+        """The model input for the window ``[y0:y1, x0:x1]`` (inside the page) as (h, w, C) float32.
 
         Values equal the same window of the full-page input exactly (page-wide encodings are cropped,
         per-pixel ones computed on the crop).
         """
         y1 = self.shape[0] if y1 is None else y1
         x1 = self.shape[1] if x1 is None else x1
-        h, w = y1 - y0, x1 - x0
+        return self._assemble(slice(y0, y1), slice(x0, x1), y1 - y0, x1 - x0)
+
+    def read_region(self, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        """(h, w, C) float32 window of the input of the page extended by reflection (``np.pad``
+        "reflect" semantics) beyond its bottom/right borders: a region reader for ``core.tiling``."""
+        ph, pw = self.shape
+        if y0 >= 0 and x0 >= 0 and y0 + h <= ph and x0 + w <= pw:
+            return self._assemble(slice(y0, y0 + h), slice(x0, x0 + w), h, w)
+        return self._assemble(_reflect(ph, y0, h), _reflect(pw, x0, w), h, w)
+
+    def _assemble(self, ys: slice | np.ndarray, xs: slice | np.ndarray, h: int, w: int) -> np.ndarray:
+        """Build the (h, w, C) input for rows ``ys`` and columns ``xs`` (slices or index arrays)."""
         out = np.zeros((h, w, self.n_channels), dtype=np.float32)
-        hints = None if self.hints is None else _as_float01(self.hints[y0:y1, x0:x1])
+        wanted = set(self.channels)
+        enc = None
+        if self.hints is not None and wanted & {"hint_rgb", "hint_mask"}:
+            from mangacolor_app.core.hints import encode_hint_mask
+
+            enc = encode_hint_mask(_as_float01(_take(self.hints, ys, xs)))
         c = 0
         for token in self.channels:
             width = CHANNEL_WIDTHS[token]
-            self._fill(token, out[:, :, c : c + width], hints, (y0, y1, x0, x1))
+            dst = out[:, :, c : c + width]
             c += width
+            if token == "line":
+                dst[:, :, 0] = _as_float01(_take(self.line, ys, xs))
+            elif token == "hint_rgb" and enc is not None:
+                dst[...] = enc[:, :, :3]
+            elif token == "hint_mask" and enc is not None:
+                dst[...] = enc[:, :, 3:4]
+            elif token in _BLUR_TOKENS and self._blur is not None:
+                blur = _take(self._blur, ys, xs)
+                dst[...] = blur[:, :, :3] if token == "hint_blur_rgb" else blur[:, :, 3:4]
+            elif token in _FLATS_TOKENS and self._flats is not None:
+                flats = _take(self._flats, ys, xs).astype(np.float32)
+                dst[...] = flats[:, :, :3] * flats[:, :, 3:4] if token == "flats_rgb" else flats[:, :, 3:4]
         return out
 
-    def _fill(
-        self, token: str, dst: np.ndarray, hints: np.ndarray | None, box: tuple[int, int, int, int]
-    ) -> None:
-        """Write channel ``token`` of the window ``box`` into ``dst`` (h, w, width), zeros left as is."""
-        y0, y1, x0, x1 = box
-        if token == "line":
-            dst[:, :, 0] = _as_float01(self.line[y0:y1, x0:x1])
-        elif token in ("hint_rgb", "hint_mask"):
-            if hints is not None:
-                alpha = np.clip(hints[:, :, 3:4], 0.0, 1.0)
-                if token == "hint_rgb":
-                    dst[...] = np.clip(hints[:, :, :3], 0.0, 1.0) * alpha
-                else:
-                    dst[...] = alpha
-        elif token in _BLUR_TOKENS:
-            if self._blur is not None:
-                dst[...] = self._blur[y0:y1, x0:x1, :3] if token == "hint_blur_rgb" else self._blur[y0:y1, x0:x1, 3:4]
-        elif token in _FLATS_TOKENS:
-            if self._flats is not None:
-                flats = self._flats[y0:y1, x0:x1].astype(np.float32)
-                if token == "flats_rgb":
-                    dst[...] = flats[:, :, :3] * flats[:, :, 3:4]
-                else:
-                    dst[...] = flats[:, :, 3:4]
+
+def _reflect(size: int, start: int, count: int) -> np.ndarray:
+    """Indices of ``count`` positions from ``start`` in the reflect-extended axis of length ``size``."""
+    idx = np.abs(np.arange(start, start + count, dtype=np.int64))
+    if size == 1:
+        return np.zeros_like(idx)
+    period = 2 * (size - 1)
+    idx %= period
+    return np.where(idx >= size, period - idx, idx)
+
+
+def _take(arr: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray) -> np.ndarray:
+    """``arr[ys, xs]`` for slices, or the outer-product gather for index arrays."""
+    if isinstance(ys, slice) and isinstance(xs, slice):
+        return arr[ys, xs]
+    iy = np.arange(arr.shape[0])[ys] if isinstance(ys, slice) else ys
+    ix = np.arange(arr.shape[1])[xs] if isinstance(xs, slice) else xs
+    return arr[np.ix_(iy, ix)]
 
 
 def build_model_input(

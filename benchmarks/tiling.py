@@ -1,0 +1,294 @@
+"""Benchmark of the tiled CPU colorization pipeline; prints ONE JSON object on stdout.
+
+Keys: seam_max_levels / seam_mean_levels (tiled vs whole-page output, 8-bit levels),
+overlap_disagreement_levels (two neighbouring tiles' raw outputs where both are blended),
+mp_per_s / peak_rss_mb / compute_limit_fraction keyed by page size ("1mp", "4mp", "16mp", "36mp"),
+each size run end to end (uint8 page in, uint8 colour out) in a fresh subprocess so that peak RSS
+(``resource.getrusage``) is per size; ort_vs_torch (torch eager time / onnxruntime time, same model,
+same input, equal threads), gflop_per_mp (2 x conv MACs counted from the ONNX graph), machine_gflops
+(best float32 numpy matmul), plus the configuration used.
+
+The representative model is a U-Net of the default model's size (4 downsamplings, ~1.9M params,
+~37 GFLOP/MP) exported from torch here, unless ``--model PATH`` is given.
+
+Usage: python benchmarks/tiling.py [--quick] [--model PATH] [--tile N] [--overlap N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mangacolor_app.core.model_inputs import ModelInputBuilder  # noqa: E402
+from mangacolor_app.core.tiling import axis_weights, plan_tiles  # noqa: E402
+from mangacolor_app.inference.manifest import ModelManifest, write_manifest_metadata  # noqa: E402
+from mangacolor_app.inference.pipeline import Colorizer, make_tile_fn, measure_model_overlap  # noqa: E402
+from mangacolor_app.inference.session import get_session, physical_cores  # noqa: E402
+
+#: page sizes (H, W), manga-page aspect 0.7
+SIZES = {"1mp": (1200, 840), "4mp": (2400, 1680), "16mp": (4800, 3360), "36mp": (7200, 5040)}
+CHANNELS = ["line", "hint_rgb", "hint_mask"]
+DEFAULT_TILE = 2048
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_unet(in_ch: int = 5, widths: tuple[int, ...] = (8, 16, 40, 112, 320)):  # noqa: ANN201
+    """U-Net: per level a stride-2 conv + conv; decoder transposed conv + conv on the skip concat."""
+    import torch
+    from torch import nn
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inc = nn.Sequential(nn.Conv2d(in_ch, widths[0], 3, padding=1), nn.ReLU(inplace=True))
+            self.down = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+                              nn.Conv2d(b, b, 3, padding=1), nn.ReLU(inplace=True))
+                for a, b in zip(widths[:-1], widths[1:]))
+            self.up = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[:-1], widths[1:]))
+            self.merge = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(2 * a, a, 3, padding=1), nn.ReLU(inplace=True)) for a in widths[:-1])
+            self.out = nn.Conv2d(widths[0], 3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.inc(x)
+            skips = [h]
+            for down in self.down:
+                h = down(h)
+                skips.append(h)
+            skips.pop()
+            for up, merge in zip(reversed(self.up), reversed(self.merge)):
+                h = merge(torch.cat([up(h), skips.pop()], dim=1))
+            return torch.sigmoid(self.out(h))
+
+    torch.manual_seed(0)
+    net = UNet().eval()
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                nn.init.zeros_(mod.bias)
+    return net
+
+
+def export_model(folder: Path) -> tuple[Path, object]:
+    """Export the representative U-Net with a manifest (measured overlap) into ``folder``."""
+    import torch
+
+    net = build_unet()
+    path = folder / "bench-unet.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.rand(1, 5, 64, 64),), str(path), input_names=["input"],
+                          output_names=["output"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
+    manifest = {"name": "bench-unet", "channels": CHANNELS, "size_multiple": 16, "overlap": 0,
+                "preferred_tile": DEFAULT_TILE, "description": "benchmark U-Net (random weights)"}
+    write_manifest_metadata(path, ModelManifest.from_dict(manifest))
+    return path, net
+
+
+def count_gflop_per_mp(onnx_path: Path, size: int = 512) -> float:
+    """2 x (Conv + ConvTranspose MACs) per megapixel, from ONNX shape inference at size x size."""
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(onnx_path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for d, v in zip(dims, (1, None, size, size)):
+        if v is not None:
+            d.ClearField("dim_param")
+            d.dim_value = v
+    model = shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output)}
+    weights = {w.name: list(w.dims) for w in model.graph.initializer}
+    macs = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose"):
+            continue
+        w = weights[node.input[1]]
+        if node.op_type == "Conv":
+            macs += int(np.prod(shapes[node.output[0]])) * w[1] * w[2] * w[3]  # w: (Cout, Cin/g, kh, kw)
+        else:
+            macs += int(np.prod(shapes[node.input[0]])) * w[1] * w[2] * w[3]  # w: (Cin, Cout/g, kh, kw)
+    return 2.0 * macs / (size * size / 1e6) / 1e9
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def machine_gflops(n: int = 2048, repeats: int = 4) -> float:
+    """Best float32 matmul throughput of numpy's BLAS, in GFLOP/s."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+def ort_vs_torch(onnx_path: Path, net: object, threads: int, size: int = 768, repeats: int = 3) -> dict:
+    """Best-of times of the same model on the same input: torch eager vs onnxruntime (CPU)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x = np.random.default_rng(0).random((1, 5, size, size), dtype=np.float32)
+    sess, _ = get_session(onnx_path, "cpu", threads=threads)
+    name = sess.get_inputs()[0].name
+
+    def best(fn) -> float:  # noqa: ANN001
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    t_ort = best(lambda: sess.run(None, {name: x}))
+    with torch.inference_mode():
+        xt = torch.from_numpy(x)
+        t_torch = best(lambda: net(xt))
+    return {"ratio": t_torch / t_ort, "ort_s": t_ort, "torch_s": t_torch, "size": size}
+
+
+def synthetic_page(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """uint8 (H, W) line-art-like page: white paper, black strokes and frames."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    page = np.full((h, w), 255, np.uint8)
+    for _ in range(int(h * w / 4000)):
+        p0 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        p1 = (p0[0] + int(rng.integers(-80, 80)), p0[1] + int(rng.integers(-80, 80)))
+        cv2.line(page, p0, p1, 0, int(rng.integers(1, 4)), lineType=cv2.LINE_AA)
+    return page
+
+
+def seam_metrics(model: Path, tile: int, overlap: int, shape: tuple[int, int] = (1200, 1640)) -> dict:
+    """Tiled vs whole-page difference, and raw disagreement of two neighbouring tiles."""
+    page = synthetic_page(*shape, seed=7)
+    hints = np.zeros((*shape, 4), np.float32)
+    hints[200:260, 300:380] = [0.9, 0.3, 0.2, 1.0]
+    hints[800:840, 1000:1100] = [0.2, 0.4, 0.9, 1.0]
+    tiled_c = Colorizer(model, device="cpu", tile=tile, overlap=overlap)
+    tiled = tiled_c.colorize(page, hints)
+    whole = Colorizer(model, device="cpu", tile=4096, overlap=overlap).colorize(page, hints)
+    diff = np.abs(tiled - whole) * 255.0
+    m = tiled_c.manifest
+    plan = plan_tiles(*shape, tiled_c.tile_for(*shape), overlap, m.size_multiple)
+    builder = ModelInputBuilder(page, hints, m.channels)
+    fn = make_tile_fn(tiled_c.session, m)
+    y0, (xa, xb) = plan.ys[0], plan.xs[:2]
+    a = fn(builder.read_region(y0, xa, plan.tile_h, plan.tile_w)[None])[0]
+    b = fn(builder.read_region(y0, xb, plan.tile_h, plan.tile_w)[None])[0]
+    wx = axis_weights(plan.xs, plan.tile_w)
+    cols = np.arange(xb, xa + plan.tile_w)
+    both = (wx[0][cols - xa] > 0) & (wx[1][cols - xb] > 0)
+    sel = cols[both]
+    rows = slice(0, plan.tile_h)
+    disagree = np.abs(a[rows, sel - xa] - b[rows, sel - xb]) * 255.0 if sel.size else np.zeros(1)
+    return {"seam_max_levels": float(diff.max()), "seam_mean_levels": float(diff.mean()),
+            "overlap_disagreement_levels": float(disagree.max()), "seam_page": f"{shape[1]}x{shape[0]}"}
+
+
+def child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> dict:
+    """One page size, end to end (runs in a fresh process): time, MP/s and peak RSS."""
+    h, w = SIZES[size_key]
+    colorizer = Colorizer(model, device="cpu", tile=tile, overlap=overlap, threads=threads)
+    colorizer.colorize(synthetic_page(256, 256), out_dtype=np.uint8)  # warm-up (session, arena)
+    page = synthetic_page(h, w)
+    reps = 2 if h * w <= 1_500_000 else 1
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = colorizer.colorize(page, out_dtype=np.uint8)
+        best = min(best, time.perf_counter() - t)
+    assert out.shape == (h, w, 3)
+    plan = plan_tiles(h, w, colorizer.tile_for(h, w), colorizer.overlap, colorizer.manifest.size_multiple)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {"seconds": best, "mp": h * w / 1e6, "peak_rss_mb": rss_mb, "tile": plan.tile_h,
+            "tiles": plan.n_tiles, "computed_fraction": plan.n_tiles * plan.tile_h * plan.tile_w / (h * w)}
+
+
+def run_child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", size_key, "--model", str(model), "--tile", str(tile),
+           "--overlap", str(overlap), "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {size_key} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 and 4 MP only")
+    ap.add_argument("--model", type=Path, help="benchmark this .onnx instead of the built-in U-Net")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    ap.add_argument("--overlap", type=int, help="default: 4 x the measured receptive radius")
+    ap.add_argument("--threads", type=int, default=physical_cores())
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.child:
+        print(json.dumps(child(args.child, args.model, args.tile, args.overlap, args.threads)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
+        net = None
+        model = args.model
+        if model is None:
+            model, net = export_model(Path(tmp))
+        radius, measured_overlap = measure_model_overlap(model, size=512)
+        overlap = args.overlap if args.overlap is not None else measured_overlap
+        result: dict = {"model": str(args.model or "built-in U-Net (random weights)"),
+                        "receptive_radius": radius, "overlap": overlap, "tile": args.tile, "threads": args.threads}
+        result["gflop_per_mp"] = count_gflop_per_mp(model)
+        if net is not None:
+            result["params_m"] = sum(p.numel() for p in net.parameters()) / 1e6
+        seam_tile = max(min(args.tile, 768), overlap + 256)  # seams depend on the overlap, not the tile size
+        result["seam_tile"] = seam_tile
+        result.update(seam_metrics(model, seam_tile, overlap))
+        keys = ["1mp", "4mp"] if args.quick else list(SIZES)
+        runs = {k: run_child(k, model, args.tile, overlap, args.threads) for k in keys}
+        result["machine_gflops"] = machine_gflops()
+        result["mp_per_s"] = {k: r["mp"] / r["seconds"] for k, r in runs.items()}
+        result["seconds_per_mp"] = {k: r["seconds"] / r["mp"] for k, r in runs.items()}
+        result["peak_rss_mb"] = {k: r["peak_rss_mb"] for k, r in runs.items()}
+        result["tiles"] = {k: f"{r['tiles']} x {r['tile']}px ({r['computed_fraction']:.2f}x pixels)" for k, r in runs.items()}
+        result["compute_limit_fraction"] = {
+            k: result["gflop_per_mp"] * r["mp"] / r["seconds"] / result["machine_gflops"] for k, r in runs.items()}
+        spm = list(result["seconds_per_mp"].values())
+        result["time_per_mp_spread"] = max(spm) / min(spm) - 1.0
+        if "36mp" in runs:
+            result["rss_36mp_over_4mp"] = runs["36mp"]["peak_rss_mb"] / runs["4mp"]["peak_rss_mb"]
+        if net is not None:
+            detail = ort_vs_torch(model, net, args.threads)
+            result["ort_vs_torch"] = detail.pop("ratio")
+            result["ort_vs_torch_detail"] = detail
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""Tiled, memory-bounded colorization of a page with an ONNX model.
+
+Data flow for one page (H, W):
+  image -> line luma (H, W) (uint8 kept uint8) -> hints fitted (``core.hints.fit_hints``) ->
+  :class:`~mangacolor_app.core.model_inputs.ModelInputBuilder` (page-wide encodings once per page) ->
+  region reader of input tiles (+ the line as an extra plane for ink preservation) ->
+  ``core.tiling.run_tiled_with_retry`` with the model's size multiple and overlap -> (H, W, 3).
+
+Per tile: inputs scaled to ``input_range``, NCHW at the session edge, outputs mapped from
+``output_range`` to [0, 1] (for ``output_space == "lab"`` the mapped channels are
+``(L / 100, (a + 128) / 255, (b + 128) / 255)`` and are converted with ``core.color.lab_to_rgb``),
+clipped, ink preserved (a per-pixel multiply, so it commutes with the tile blending).
+Only tile-sized float32 buffers exist; the output page is uint8 when ``out_dtype=np.uint8``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mangacolor_app.core import tiling
+from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
+from mangacolor_app.core.composite import preserve_ink as _preserve_ink
+from mangacolor_app.core.errors import TilingError
+from mangacolor_app.core.hints import fit_hints
+from mangacolor_app.core.model_inputs import ModelInputBuilder
+from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_sidecar
+from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
+from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
+
+__all__ = ["Colorizer", "make_tile_fn", "image_to_line", "measure_model_overlap"]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+#: Pages above this many pixels keep page-wide hint encodings as float16.
+_COMPACT_PIXELS = 8_000_000
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def image_to_line(image: np.ndarray) -> np.ndarray:
+    """Page luma (1 = paper) of an (H, W) or (H, W, 3|4) image.
+
+    uint8 input gives a uint8 (H, W) luma (OpenCV Rec. 601, same weights as ``core.color``) so that
+    huge pages never get a page-sized float32 copy; float input gives float32 (H, W) in [0, 1];
+    uint16 gives float32. Alpha is ignored.
+
+    Raises:
+        ValueError: not a 2-D or 3-D image with 1, 3 or 4 channels, or unsupported dtype.
+    """
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image if image.dtype == np.uint8 else _float01(image)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    rgb = image[:, :, :3]
+    if image.dtype == np.uint8:
+        return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return rgb_to_gray(_float01(rgb))
+
+
+def _float01(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / np.float32(255.0)
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / np.float32(65535.0)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"unsupported image dtype {a.dtype} (expected uint8, uint16 or float)")
+    return a.astype(np.float32, copy=False)
+
+
+def make_tile_fn(
+    session: Any, manifest: ModelManifest, *, ink_plane: bool = False, preserve_ink: bool = True
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The per-tile model function for ``core.tiling``: (N, h, w, C[+1]) float32 -> (N, h, w, 3).
+
+    Args:
+        session: an onnxruntime InferenceSession (anything with ``run``).
+        manifest: the model's manifest (names, ranges, output space).
+        ink_plane: the input carries the page luma as an extra last plane (used for ink preservation).
+        preserve_ink: multiply the colour by that luma (only with ``ink_plane``).
+
+    Returns:
+        fn with outputs in [0, 1] (clipped).
+    """
+    lo, hi = manifest.input_range
+    olo, ohi = manifest.output_range
+    dtype = np.float16 if manifest.fp16 else np.float32
+    n_in = manifest.in_channels
+
+    def fn(batch: np.ndarray) -> np.ndarray:
+        x = batch[..., :n_in]
+        if (lo, hi) != (0.0, 1.0):
+            x = x * np.float32(hi - lo) + np.float32(lo)
+        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)
+        y = session.run([manifest.output_name], {manifest.input_name: nchw})[0]
+        y = np.asarray(y, dtype=np.float32).transpose(0, 2, 3, 1)
+        if (olo, ohi) != (0.0, 1.0):
+            y = (y - np.float32(olo)) * np.float32(1.0 / (ohi - olo))
+        if manifest.output_space == "lab":
+            lab = y * np.array([100.0, 255.0, 255.0], np.float32) - np.array([0.0, 128.0, 128.0], np.float32)
+            y = lab_to_rgb(lab)
+        y = np.clip(y, 0.0, 1.0)
+        if ink_plane and preserve_ink:
+            y = np.stack([_preserve_ink(y[i], batch[i, :, :, n_in]) for i in range(y.shape[0])])
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+    return fn
+
+
+class Colorizer:
+    """Colorize pages with one model on one device (session created once and cached).
+
+    Args:
+        model: an :class:`InstalledModel`, a model name known to the registry, or an ``.onnx`` path.
+        device: "auto", "cpu" or "cuda" (see :attr:`device_report` for what really runs).
+        tile: tile side in pixels (default: the manifest's ``preferred_tile``); rounded up to the
+            model's size multiple.
+        overlap: tile overlap in pixels (default: the manifest's ``overlap``); rounded up likewise.
+        batch_size: tiles per session call (default: 1 on CPU, 4 on an accelerator).
+        threads: onnxruntime intra-op threads (default: physical cores).
+
+    Raises:
+        ModelError: unknown model, or not a usable colorization model.
+        TilingError: overlap >= tile.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | InstalledModel,
+        *,
+        device: str = "auto",
+        tile: int | None = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if isinstance(model, InstalledModel):
+            self.model_path, self.manifest = model.path, model.manifest
+        elif isinstance(model, Path) or str(model).lower().endswith(".onnx"):
+            self.model_path, self.manifest = Path(model), read_manifest(model)
+        else:
+            found = ModelRegistry().get(model)
+            self.model_path, self.manifest = found.path, found.manifest
+        m = self.manifest.size_multiple
+        self.session, self.device_report = get_session(self.model_path, device, threads=threads)
+        self.tile = _round_up(max(int(tile or self.manifest.preferred_tile), m), m)
+        self.overlap = _round_up(max(int(self.manifest.overlap if overlap is None else overlap), 0), m)
+        if self.overlap >= self.tile:
+            raise TilingError(f"overlap {self.overlap} must be smaller than the tile size {self.tile}")
+        self.batch_size = int(batch_size or (4 if self.device_report.on_gpu else 1))
+        if self.manifest.receptive_radius is not None and self.overlap // 4 < self.manifest.receptive_radius:
+            logger.info("overlap %d < 4 x receptive radius %d: tile seams may be visible",
+                        self.overlap, self.manifest.receptive_radius)
+
+    @property
+    def report(self) -> DeviceReport:
+        """Alias of :attr:`device_report`."""
+        return self.device_report
+
+    def colorize(
+        self,
+        image: np.ndarray,
+        hints: np.ndarray | None = None,
+        *,
+        preserve_ink: bool = True,
+        flats: np.ndarray | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+        out_dtype: Any = np.float32,
+        max_side: int | None = None,
+    ) -> np.ndarray:
+        """Colorize one page.
+
+        Args:
+            image: (H, W) or (H, W, 3|4) float32 in [0, 1] or uint8/uint16 (its luma is used).
+            hints: (h, w, 4) float32 RGBA hint layer in [0, 1] or None; fitted to the page
+                (same aspect ratio -> resized, else HintError).
+            preserve_ink: multiply the result by the line art so ink stays black.
+            flats: optional precomputed (H, W, 4) flats layer (for models with flats channels).
+            progress: called as progress(tiles_done, n_tiles).
+            cancel: polled between tile batches; True raises CancelledError.
+            out_dtype: np.float32 (range [0, 1]) or np.uint8 (page buffer kept uint8).
+            max_side: preview mode: downscale so the longer side is at most this (output at that size).
+
+        Returns:
+            (H, W, 3) RGB of ``out_dtype`` (reduced size with ``max_side``).
+
+        Raises:
+            HintError: hints that do not fit the page. CancelledError: cancelled.
+            TilingError: out of memory even at the smallest tile. ValueError: bad image array.
+        """
+        line = image_to_line(np.asarray(image))
+        line = _downscale(line, max_side)
+        shape = line.shape[:2]
+        if hints is not None:
+            hints = fit_hints(hints, shape)
+        if flats is not None:
+            flats = fit_hints(flats, shape)
+        builder = ModelInputBuilder(
+            line, hints, self.manifest.channels, flats=flats,
+            blur_sigma=self.manifest.hint_blur_sigma, compact=line.size > _COMPACT_PIXELS,
+        )
+        reader = _reader_with_line(builder)
+        fn = make_tile_fn(self.session, self.manifest, ink_plane=True, preserve_ink=preserve_ink)
+        return tiling.run_tiled_with_retry(
+            reader, fn, tile=self.tile_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
+            out_channels=3, is_oom=is_oom, shape_hw=shape, batch_size=self.batch_size,
+            out_dtype=out_dtype, progress=progress, cancel=cancel,
+        )
+
+
+    def tile_for(self, height: int, width: int) -> int:
+        """Tile side used for a page: at most :attr:`tile`, chosen so the tiles fit the page evenly.
+
+        Among ``tile`` and the sizes that split each axis into equal-ish tiles, the one computing
+        the fewest pixels (tiles x tile area) wins, ties going to the larger tile; this avoids a
+        last, mostly redundant tile flush with the border and keeps time per megapixel flat.
+        """
+        m, o, cap = self.manifest.size_multiple, self.overlap, self.tile
+        candidates = {cap}
+        for size in (_round_up(height, m), _round_up(width, m)):
+            if size <= cap:
+                candidates.add(size)
+                continue
+            n = -(-(size - o) // (cap - o))
+            candidates.add(min(cap, _round_up(-(-(size - o) // n) + o, m)))
+
+        def cost(t: int) -> tuple[int, int]:
+            plan = tiling.plan_tiles(height, width, t, o, m)
+            return plan.n_tiles * plan.tile_h * plan.tile_w, -t
+
+        return min((t for t in candidates if t > o), key=cost)
+
+
+def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Area-downscale ``line`` so its longer side is <= ``max_side`` (no-op when already small)."""
+    if not max_side:
+        return line
+    h, w = line.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return line
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(line, size, interpolation=cv2.INTER_AREA)
+
+
+def _reader_with_line(builder: ModelInputBuilder) -> Callable[[int, int, int, int], np.ndarray]:
+    """Region reader returning the model input plus the page luma as one extra last plane."""
+    line_only = ModelInputBuilder(builder.line, None, ["line"])
+
+    def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        region = builder.read_region(y0, x0, h, w)
+        line = line_only.read_region(y0, x0, h, w)
+        return np.concatenate([region, line], axis=2)
+
+    return read
+
+
+def measure_model_overlap(
+    model_path: str | Path, *, size: int | None = None, write: bool = False
+) -> tuple[int, int]:
+    """Measure a model's receptive radius on its real session and the overlap it needs.
+
+    Args:
+        model_path: the ``.onnx`` model.
+        size: probe image side (default: large enough for the model's size multiple).
+        write: store ``receptive_radius`` and ``overlap`` into the sidecar ``<stem>.json``.
+
+    Returns:
+        (radius, overlap) in pixels.
+
+    Raises:
+        ModelError: not a usable model; ImageSaveError: the sidecar cannot be written.
+    """
+    from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+
+    manifest = read_manifest(model_path)
+    session, _ = get_session(model_path, "cpu")
+    fn = make_tile_fn(session, manifest, ink_plane=False)
+    m = manifest.size_multiple
+    size = size or _round_up(max(256, 16 * m), m)
+    radius = int(measure_receptive_radius(fn, manifest.in_channels, size, m))
+    overlap = int(recommended_overlap(radius, m))
+    if write:
+        tile = max(manifest.preferred_tile, _round_up(overlap + m, m))
+        write_sidecar(model_path, manifest.replace(receptive_radius=radius, overlap=overlap, preferred_tile=tile))
+        logger.info("wrote receptive_radius=%d overlap=%d to the sidecar of %s", radius, overlap, model_path)
+    return radius, overlap

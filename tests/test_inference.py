@@ -1,0 +1,166 @@
+"""Sessions, device reports and the tiled colorization pipeline on REAL onnxruntime models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mangacolor_app.core.errors import CancelledError, HintError, TilingError
+from mangacolor_app.core.tiling import TilePlan
+from mangacolor_app.inference.manifest import read_manifest, write_sidecar
+from mangacolor_app.inference.pipeline import Colorizer, image_to_line, measure_model_overlap
+from mangacolor_app.inference.session import (
+    choose_providers,
+    get_session,
+    is_oom,
+    physical_cores,
+)
+
+
+def _page(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A line-art-like float32 page (white with dark strokes) and a matching hint layer."""
+    rng = np.random.default_rng(seed)
+    img = np.ones((h, w, 3), np.float32)
+    for _ in range(12):
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        img[y : y + 2, max(0, x - 20) : x + 20] = 0.05
+        img[max(0, y - 20) : y + 20, x : x + 2] = 0.05
+    img += rng.normal(0, 0.03, img.shape).astype(np.float32)
+    hints = np.zeros((h, w, 4), np.float32)
+    hints[h // 4 : h // 4 + 9, w // 3 : w // 3 + 15] = [0.9, 0.2, 0.1, 1.0]
+    hints[3 * h // 4 : 3 * h // 4 + 5, w // 2 : w // 2 + 7] = [0.1, 0.3, 0.9, 1.0]
+    return np.clip(img, 0, 1), hints
+
+
+@pytest.mark.parametrize("shape", [(150, 203), (171, 229), (241, 187)])
+def test_tiled_matches_whole_page_on_real_unet(unet_onnx_model: Path, shape: tuple[int, int]) -> None:
+    manifest = read_manifest(unet_onnx_model)
+    assert manifest.size_multiple == 8 and manifest.overlap >= 4 * (manifest.receptive_radius or 0) > 0
+    img, hints = _page(*shape)
+    whole = Colorizer(unet_onnx_model, device="cpu", tile=1024).colorize(img, hints)
+    assert whole.shape == (*shape, 3) and whole.dtype == np.float32
+    for tile in (manifest.overlap + 24, manifest.overlap + 40):  # neither divides the page
+        tiles = []
+        tiled = Colorizer(unet_onnx_model, device="cpu", tile=tile).colorize(
+            img, hints, progress=lambda done, total: tiles.append(total))
+        assert tiles and tiles[-1] > 1, "the page must really be split into several tiles"
+        assert np.abs(tiled - whole).max() <= 1.0 / 255.0
+
+
+def test_tiled_uint8_output_matches(tiny_onnx_model: Path) -> None:
+    img, hints = _page(97, 131, seed=3)
+    ref = Colorizer(tiny_onnx_model, device="cpu", tile=512).colorize(img, hints)
+    out = Colorizer(tiny_onnx_model, device="cpu", tile=48).colorize(
+        (img * 255).round().astype(np.uint8), hints, out_dtype=np.uint8)
+    assert out.dtype == np.uint8 and out.shape == (97, 131, 3)
+    assert np.abs(out.astype(np.float32) / 255 - ref).max() <= 2.0 / 255.0
+
+
+def test_misaligned_tile_origin_rejected() -> None:
+    with pytest.raises(TilingError):
+        TilePlan(height=100, width=100, tile_h=64, tile_w=64, overlap=16, multiple=8, ys=(0, 36), xs=(0, 36))
+
+
+def test_tile_and_overlap_rounded_to_size_multiple(unet_onnx_model: Path) -> None:
+    c = Colorizer(unet_onnx_model, device="cpu", tile=130, overlap=20)
+    assert (c.tile, c.overlap) == (136, 24)
+    with pytest.raises(TilingError):
+        Colorizer(unet_onnx_model, device="cpu", tile=64, overlap=64)
+
+
+def test_ink_preservation_and_hints(tiny_onnx_model: Path) -> None:
+    img, hints = _page(64, 90, seed=1)
+    c = Colorizer(tiny_onnx_model, device="cpu")
+    inked = c.colorize(img, hints)
+    plain = c.colorize(img, hints, preserve_ink=False)
+    line = image_to_line(img)
+    assert np.allclose(inked, plain * line[..., None], atol=1e-5)
+    assert not np.allclose(plain, c.colorize(img, None, preserve_ink=False))
+    small = hints[::2, ::2]  # same aspect: fitted
+    assert c.colorize(img, small).shape == (64, 90, 3)
+    with pytest.raises(HintError, match="aspect"):
+        c.colorize(img, hints[:, :40])
+
+
+def test_max_side_preview(tiny_onnx_model: Path) -> None:
+    img, hints = _page(120, 200)
+    out = Colorizer(tiny_onnx_model, device="cpu").colorize(img, hints, max_side=100)
+    assert out.shape == (60, 100, 3)
+
+
+def test_gray_and_uint8_inputs(tiny_onnx_model: Path) -> None:
+    img, _ = _page(40, 50)
+    c = Colorizer(tiny_onnx_model, device="cpu")
+    a = c.colorize(img)
+    b = c.colorize(image_to_line(img))
+    u = c.colorize((img * 255).round().astype(np.uint8))
+    assert np.abs(a - b).max() < 1e-5 and np.abs(a - u).max() < 3 / 255
+
+
+def test_cancel_and_progress(unet_onnx_model: Path) -> None:
+    img, hints = _page(150, 203)
+    c = Colorizer(unet_onnx_model, device="cpu", tile=136)
+    calls: list[tuple[int, int]] = []
+    c.colorize(img, hints, progress=lambda d, n: calls.append((d, n)))
+    assert calls[-1][0] == calls[-1][1] and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    polled = []
+
+    def cancel() -> bool:
+        polled.append(1)
+        return len(polled) > 2
+
+    with pytest.raises(CancelledError):
+        c.colorize(img, hints, cancel=cancel)
+
+
+def test_device_reports() -> None:
+    assert choose_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == ["CPUExecutionProvider"]
+    assert choose_providers("auto", ["DmlExecutionProvider", "CPUExecutionProvider"])[0][0] == "DmlExecutionProvider"
+    providers, notice = choose_providers("cuda", ["CPUExecutionProvider"])
+    assert providers == ["CPUExecutionProvider"] and "CUDA requested" in (notice or "")
+    with pytest.raises(ValueError):
+        choose_providers("tpu")
+    assert physical_cores() >= 1
+
+
+def test_sessions_fall_back_to_cpu_with_notice(tiny_onnx_model: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    for device in ("cpu", "auto"):
+        _, report = get_session(tiny_onnx_model, device)
+        assert report.provider == "CPUExecutionProvider" and report.requested == device
+    sess, report = get_session(tiny_onnx_model, "cuda")
+    if report.provider == "CPUExecutionProvider":  # no usable GPU here
+        assert report.notice and "CUDA requested but" in report.notice and "CPU" in report.notice
+    assert get_session(tiny_onnx_model, "cuda")[0] is sess  # cached
+    assert "onnxruntime" not in capfd.readouterr().err  # ORT's own spam silenced
+
+
+def test_is_oom() -> None:
+    assert is_oom(MemoryError())
+    assert is_oom(RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory for requested buffer"))
+    assert is_oom(RuntimeError("CUDA failure 2: out of memory"))
+    assert not is_oom(ValueError("shape mismatch"))
+
+
+def test_output_range_and_lab_space(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    model = tmp_path / "lab.onnx"
+    shutil.copyfile(tiny_onnx_model, model)
+    img, hints = _page(32, 48)
+    rgb = Colorizer(model, device="cpu").colorize(img, hints, preserve_ink=False)
+    write_sidecar(model, read_manifest(model).replace(output_range=[0.0, 2.0], name="half"))
+    half = Colorizer(model, device="cpu").colorize(img, hints, preserve_ink=False)
+    assert np.allclose(half, rgb / 2, atol=1e-5)
+    write_sidecar(model, read_manifest(model).replace(output_space="lab", output_range=[0.0, 1.0], name="lab"))
+    lab = Colorizer(model, device="cpu").colorize(img, hints, preserve_ink=False)
+    assert lab.min() >= 0 and lab.max() <= 1 and not np.allclose(lab, rgb, atol=1e-3)
+
+
+def test_measure_model_overlap_writes_sidecar(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    shutil.copyfile(tiny_onnx_model, model)
+    radius, overlap = measure_model_overlap(model, write=True)
+    assert radius > 0 and overlap >= 4 * radius and overlap % 2 == 0
+    m = read_manifest(model)
+    assert (m.receptive_radius, m.overlap) == (radius, overlap) and model.with_suffix(".json").is_file()
