@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # registry would pull several GB of CUDA packages).
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0*.whl))
 
-.PHONY: run test install install-test bench package clean
+.PHONY: run test install install-test bench package package-check clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,22 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/tiling.py
 
-package: $(VENV)/.installed
+# Desktop package: one-folder PyInstaller build in dist/mangacolor/ (packaging/README.md).
+# `make package-check` builds, then colorizes a generated page with the built app. MODEL=path.onnx
+# picks the model; left empty, the built app must find its bundled default (resources/models).
+MODEL ?=
+
+$(VENV)/.installed-package: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -e ".[package]"
-	$(VENV)/bin/pyinstaller --noconfirm --distpath dist --workpath build/pyinstaller packaging/mangacolor.spec
+	touch $@
+
+package: $(VENV)/.installed-package
+	@start=$$(date +%s); \
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/mangacolor.spec \
+	&& echo "package: dist/mangacolor built in $$(( $$(date +%s) - start )) s, $$(du -sh dist/mangacolor | cut -f1)"
+
+package-check: package
+	$(PY) packaging/check_package.py --app dist/mangacolor/mangacolor $(if $(MODEL),--model "$(MODEL)")
 
 clean:
 	rm -rf build dist .pytest_cache

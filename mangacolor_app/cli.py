@@ -4,7 +4,11 @@
 
 * ``colorize INPUT... -o OUT [--hints HINTS] [--model NAME|PATH] [--device auto|cpu|cuda]
   [--tile N] [--overlap N] [--batch-size N] [--no-ink] [--quiet]`` (stable contract used by the
-  quality harness: ``mangacolor colorize {input} -o {output} --hints {hints}``)
+  quality harness: ``mangacolor colorize {input} -o {output} --hints {hints}``). INPUT may be image
+  files, folders of pages or ``.cbz`` archives; OUT a file (its extension picks the format, ``.psd``
+  gives a layered document), a folder or a ``.cbz``. Also ``--format``, ``--bit-depth``,
+  ``--quality``, ``--force`` (redo pages whose output exists) and ``--flats-only`` (no model).
+  The chapter logic lives in :mod:`mangacolor_app.batch`.
 * ``models`` lists installed models and unusable model files
 * ``install MODEL.onnx [--name NAME]`` copies a model into the user models folder
 * ``measure-rf MODEL [--write]`` measures the receptive radius / recommended overlap
@@ -20,17 +24,21 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mangacolor_app import __version__
-from mangacolor_app.core.errors import ImageSaveError, MangaColorError
+from mangacolor_app.core.errors import MangaColorError
 
-__all__ = ["main", "build_parser", "IMAGE_SUFFIXES"]
+if TYPE_CHECKING:
+    from mangacolor_app.batch import BatchOptions, OutputPlan, Processor
+    from mangacolor_app.core.chapter import PageSource
+
+__all__ = ["IMAGE_SUFFIXES", "build_parser", "main"]
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("colorize", "models", "install", "measure-rf")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+SUBCOMMANDS = ("colorize", "models", "install", "measure-rf")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -46,16 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     col = sub.add_parser("colorize", help="colorize image files or folders")
-    col.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    col.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, folders or .cbz archives")
     col.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
-                     help="output file (one input file) or folder (created)")
-    col.add_argument("--hints", type=Path, help="RGBA hint image (or a folder of <input stem>.png hints)")
+                     help="output file (one input page; its extension picks the format), .cbz, or folder (created)")
+    col.add_argument("--hints", type=Path, help="RGBA hint image (or a folder of <input stem>.png hints); "
+                     "default: <page>.hints.png or a <page>.mcproj project beside each page")
     col.add_argument("--model", help="installed model name or path to a .onnx file")
     col.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     col.add_argument("--tile", type=int, help="tile size in pixels (default: the model's)")
     col.add_argument("--overlap", type=int, help="tile overlap in pixels (default: the model's)")
     col.add_argument("--batch-size", type=int, help="tiles per model call")
-    col.add_argument("--no-ink", action="store_true", help="do not multiply the line art over the colour")
+    col.add_argument("--no-ink", action="store_true", help="do not multiply the line art over the colour "
+                     "(PSD: Ink layer hidden; --flats-only: bare RGBA flats layer)")
+    col.add_argument("--format", choices=("png", "tiff", "jpeg", "webp", "psd"),
+                     help="output format for a folder or .cbz (default png; a file output uses its extension)")
+    col.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8, or 16 for PNG, TIFF and PSD")
+    col.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG/WebP quality 1..100 (default 95)")
+    col.add_argument("--force", action="store_true", help="redo pages whose output already exists")
+    col.add_argument("--flats-only", action="store_true",
+                     help="write flats PNGs from each page's hints (no model)")
     col.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
     sub.add_parser("models", help="list installed models")
     ins = sub.add_parser("install", help="install a .onnx model into the user models folder")
@@ -128,60 +145,6 @@ def _run_editor(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- colorize
 
 
-def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], list[str]]:
-    """Expand folders (their image files, sorted, not recursive); returns (files, problems)."""
-    files: list[Path] = []
-    problems: list[str] = []
-    for item in inputs:
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                problems.append(f"{item}: no image files in this folder")
-            files.extend(found)
-        elif item.exists():
-            files.append(item)
-        else:
-            problems.append(f"{item}: file not found")
-    return files, problems
-
-
-def _output_plan(inputs: list[Path], files: list[Path], out: Path) -> dict[Path, Path]:
-    """Map each input file to its output path (OUT is a file only for a single file input).
-
-    Raises:
-        ImageSaveError: the output folder cannot be created.
-    """
-    single_file = len(inputs) == 1 and len(files) == 1 and not inputs[0].is_dir()
-    if single_file and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
-        return {files[0]: out}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageSaveError(f"cannot create the output folder ({exc.strerror or exc})", out) from exc
-    plan: dict[Path, Path] = {}
-    for f in files:
-        target = out / f"{f.stem}.png"
-        n = 2
-        while target in plan.values():
-            target = out / f"{f.stem}-{n}.png"
-            n += 1
-        plan[f] = target
-    return plan
-
-
-def _hints_for(hints_arg: Path | None, page_file: Path) -> Path | None:
-    """The hint file for ``page_file``: the --hints file, or <stem>.png in a --hints folder."""
-    if hints_arg is None:
-        return None
-    if hints_arg.is_dir():
-        for suffix in (".png", ".hints.png", "_hints.png"):
-            candidate = hints_arg / f"{page_file.stem}{suffix}"
-            if candidate.is_file():
-                return candidate
-        return None
-    return hints_arg
-
-
 def _make_colorizer(args: argparse.Namespace) -> Any:
     """Resolve the model and create the Colorizer (raises ModelError with a plain message)."""
     from mangacolor_app.inference.pipeline import Colorizer
@@ -199,66 +162,95 @@ def _make_colorizer(args: argparse.Namespace) -> Any:
     return colorizer
 
 
-def _progress_bar(name: str, quiet: bool) -> Any:
-    """A tqdm bar on stderr (disabled when quiet or stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=1, desc=name, unit="tile", leave=False, file=sys.stderr, disable=disable)
-
-
-def _colorize_one(colorizer: Any, src: Path, dst: Path, hints_path: Path | None, args: argparse.Namespace) -> None:
-    """Load, colorize and save one page (raises MangaColorError subclasses on user-level failures)."""
-    import numpy as np
-
-    from mangacolor_app.core.hints import fit_hints
-    from mangacolor_app.core.imageio import load_image, load_rgba, save_image
-
-    page = load_image(src)
-    hints = None
-    if hints_path is not None:
-        hints = fit_hints(load_rgba(hints_path), page.rgb.shape[:2], path=hints_path)
-    bar = _progress_bar(src.name, args.quiet)
+def _progress_of(page_name: str) -> Any:
+    """Per-tile progress, only logged (the chapter bar counts pages)."""
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        logger.debug("%s: tile %d/%d", page_name, done, total)
 
-    try:
-        rgb = colorizer.colorize(page.rgb, hints, preserve_ink=not args.no_ink, progress=progress, out_dtype=np.uint8)
-    finally:
-        bar.close()
-    save_image(dst, rgb, dpi=page.dpi)
+    return progress
+
+
+def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any]:
+    """Load a page: (line (H, W) float32, hints (H, W, 4) float32 or None, dpi or None)."""
+    from mangacolor_app.batch import load_page_hints
+    from mangacolor_app.core.color import rgb_to_gray
+
+    loaded = page.load()
+    line = rgb_to_gray(loaded.rgb)
+    dpi = loaded.dpi
+    del loaded
+    return line, load_page_hints(page, hints_arg, line.shape), dpi
+
+
+def _flats_of(line: Any, hints: Any, dpi: tuple[float, float] | None) -> Any:
+    from mangacolor_app.core.flats import compute_flats
+
+    return compute_flats(line, hints, dpi=dpi[0] if dpi else None)
+
+
+def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Processor:
+    """``process(page, output)``: colorize one page and export it (PSD: Hints/Flats/Color/Ink)."""
+    from mangacolor_app.core.export import ExportLayers, export_page
+
+    wants_flats = any(c.startswith("flats") for c in colorizer.manifest.channels)
+
+    def process(page: PageSource, output: Path) -> None:
+        line, hints, dpi = _page_parts(page, opts.hints)
+        flats = _flats_of(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
+        color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, progress=_progress_of(page.name))
+        psd = fmt == "psd"
+        layers = ExportLayers(ink=line, color=color, flats=flats if psd else None,
+                              hints=hints if psd else None, dpi=dpi)
+        export_page(output, layers, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality,
+                    preserve_ink=opts.preserve_ink)
+
+    return process
+
+
+def _flats_processor(opts: BatchOptions) -> Processor:
+    """``process(page, output)``: flats-only PNG (no model); empty flats for a page without hints."""
+    import numpy as np
+
+    from mangacolor_app.core.export import export_flats_png
+
+    def process(page: PageSource, output: Path) -> None:
+        line, hints, dpi = _page_parts(page, opts.hints)
+        if hints is None:
+            logger.warning("%s has no hints: its flats are empty", page.display_name)
+            flats = np.zeros((*line.shape, 4), np.float32)
+        else:
+            flats = _flats_of(line, hints, dpi)
+        export_flats_png(output, flats, line if opts.preserve_ink else None, dpi=dpi)
+
+    return process
+
+
+def _batch_options(args: argparse.Namespace) -> BatchOptions:
+    from mangacolor_app.batch import BatchOptions
+
+    return BatchOptions(output=args.output, hints=args.hints, format=args.format, bit_depth=args.bit_depth,
+                        quality=args.quality, preserve_ink=not args.no_ink, flats_only=args.flats_only,
+                        force=args.force, quiet=args.quiet)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
-    from mangacolor_app.inference.session import ORT_ERRORS
+    from mangacolor_app.batch import UsageError, run_batch
 
-    files, problems = _collect_inputs(args.inputs)
-    for line in problems:
-        _err(line)
-    if not files:
-        return EXIT_USAGE if not problems else EXIT_FAILED
-    if args.hints is not None and not args.hints.exists():
-        _err(f"{args.hints}: hint file not found")
+    opts = _batch_options(args)
+
+    def make_processor(plan: OutputPlan) -> tuple[Processor, tuple[type[BaseException], ...]]:
+        if opts.flats_only:
+            return _flats_processor(opts), ()
+        from mangacolor_app.inference.session import ORT_ERRORS
+
+        return _colorize_processor(_make_colorizer(args), opts, plan.fmt), tuple(ORT_ERRORS)
+
+    try:
+        return run_batch(args.inputs, opts, make_processor)
+    except UsageError as exc:
+        _err(str(exc))
         return EXIT_USAGE
-    plan = _output_plan(args.inputs, files, args.output)
-    colorizer = _make_colorizer(args)
-    failed = len(problems)
-    for src, dst in plan.items():
-        try:
-            _colorize_one(colorizer, src, dst, _hints_for(args.hints, src), args)
-        except (MangaColorError, ValueError, MemoryError, *ORT_ERRORS) as exc:
-            logger.debug("failed on %s", src, exc_info=True)
-            message = str(exc) if isinstance(exc, MangaColorError) and exc.path else f"{src}: {exc}"
-            _err(message.replace("\n", " "))
-            failed += 1
-            continue
-        if not args.quiet:
-            print(f"{src} -> {dst}")
-    return EXIT_FAILED if failed else EXIT_OK
-
 
 # ----------------------------------------------------------------------------- other commands
 
