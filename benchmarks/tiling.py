@@ -8,10 +8,19 @@ each size run end to end (uint8 page in, uint8 colour out) in a fresh subprocess
 same input, equal threads), gflop_per_mp (2 x conv MACs counted from the ONNX graph), machine_gflops
 (best float32 numpy matmul), plus the configuration used.
 
-The representative model is a U-Net of the default model's size (4 downsamplings, ~1.9M params,
-~37 GFLOP/MP) exported from torch here, unless ``--model PATH`` is given.
+The model is the real default architecture (``training.models.unet.UNetGenerator`` with the default
+``GeneratorConfig``, random He-initialised weights so every path carries signal) exported from torch
+here; when the training package cannot be imported, a built-in U-Net of similar size (4
+downsamplings, ~1.9M params, ~37 GFLOP/MP) is used instead; ``--model PATH`` benchmarks a given file.
+``model`` in the output says which.
 
-Usage: python benchmarks/tiling.py [--quick] [--model PATH] [--tile N] [--overlap N]
+Load robustness (the machine may be shared): ``machine_gflops`` is the best float32 matmul rate
+measured best-of-N interleaved with the model runs (in every child, between repetitions), model
+times are best-of-N, and ``compute_limit_fraction_cpu`` gives the same ratio with CPU time instead of
+wall time on both sides (model FLOP per CPU-second over matmul FLOP per CPU-second), which time
+slicing by other processes does not distort. ``load_avg`` is the 1-minute load average at the end.
+
+Usage: python benchmarks/tiling.py [--quick] [--model PATH] [--builtin] [--tile N] [--overlap N]
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -32,8 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mangacolor_app.core.model_inputs import ModelInputBuilder  # noqa: E402
-from mangacolor_app.core.tiling import axis_weights, plan_tiles  # noqa: E402
+from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder  # noqa: E402
+from mangacolor_app.core.tiling import axis_weights  # noqa: E402
 from mangacolor_app.inference.manifest import ModelManifest, write_manifest_metadata  # noqa: E402
 from mangacolor_app.inference.pipeline import Colorizer, make_tile_fn, measure_model_overlap  # noqa: E402
 from mangacolor_app.inference.session import get_session, physical_cores  # noqa: E402
@@ -42,6 +52,8 @@ from mangacolor_app.inference.session import get_session, physical_cores  # noqa
 SIZES = {"1mp": (1200, 840), "4mp": (2400, 1680), "16mp": (4800, 3360), "36mp": (7200, 5040)}
 CHANNELS = ["line", "hint_rgb", "hint_mask"]
 DEFAULT_TILE = 2048
+#: model repetitions (best-of) per page size
+REPS = {"1mp": 3, "4mp": 3, "16mp": 2, "36mp": 2}
 
 
 # ----------------------------------------------------------------------------- model
@@ -86,21 +98,47 @@ def build_unet(in_ch: int = 5, widths: tuple[int, ...] = (8, 16, 40, 112, 320)):
     return net
 
 
-def export_model(folder: Path) -> tuple[Path, object]:
-    """Export the representative U-Net with a manifest (measured overlap) into ``folder``."""
+def build_default_generator():  # noqa: ANN201 - torch type
+    """The default-config generator of ``training.models.unet`` with random He-initialised weights
+    (as ``training.export.architecture_radius`` does), and its channel tokens. Raises ImportError
+    when the training package is unavailable."""
+    import torch
+    from training.models.unet import GeneratorConfig, UNetGenerator
+
+    cfg = GeneratorConfig()
+    net = UNetGenerator(cfg).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.dim() == 4:
+                p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / (p[0].numel())) ** 0.5)
+    return net, list(cfg.channels), net.size_multiple, f"training/models/unet.py default GeneratorConfig{tuple(cfg.widths)}"
+
+
+def export_model(folder: Path, builtin: bool = False) -> tuple[Path, object, str, int]:
+    """Export the benchmark model with a manifest into ``folder``: (path, torch module, label, in_channels)."""
     import torch
 
-    net = build_unet()
+    net = None
+    if not builtin:
+        try:
+            net, channels, multiple, label = build_default_generator()
+        except ImportError as exc:
+            logging.getLogger("benchmarks.tiling").warning("default architecture unavailable (%s); using the built-in U-Net", exc)
+    if net is None:
+        net, channels, multiple, label = build_unet(), CHANNELS, 16, "built-in U-Net (benchmarks/tiling.py)"
+    in_ch = sum(CHANNEL_WIDTHS[c] for c in channels)
     path = folder / "bench-unet.onnx"
+    axes = {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.rand(1, 5, 64, 64),), str(path), input_names=["input"],
+        torch.onnx.export(net, (torch.rand(1, in_ch, 4 * multiple, 6 * multiple),), str(path), input_names=["input"],
                           output_names=["output"], opset_version=17, dynamo=False,
-                          dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
-    manifest = {"name": "bench-unet", "channels": CHANNELS, "size_multiple": 16, "overlap": 0,
-                "preferred_tile": DEFAULT_TILE, "description": "benchmark U-Net (random weights)"}
+                          dynamic_axes={"input": axes, "output": axes})
+    manifest = {"name": "bench-unet", "channels": channels, "size_multiple": multiple, "overlap": 0,
+                "preferred_tile": DEFAULT_TILE, "description": f"benchmark model, {label} (random weights)"}
     write_manifest_metadata(path, ModelManifest.from_dict(manifest))
-    return path, net
+    return path, net, label + " (random weights)", in_ch
 
 
 def count_gflop_per_mp(onnx_path: Path, size: int = 512) -> float:
@@ -133,41 +171,49 @@ def count_gflop_per_mp(onnx_path: Path, size: int = 512) -> float:
 # ----------------------------------------------------------------------------- measurements
 
 
-def machine_gflops(n: int = 2048, repeats: int = 4) -> float:
-    """Best float32 matmul throughput of numpy's BLAS, in GFLOP/s."""
+def machine_gflops(n: int = 2048, repeats: int = 4) -> tuple[float, float]:
+    """Best float32 matmul throughput of numpy's BLAS: (GFLOP per wall second, GFLOP per CPU second)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n**3 / best / 1e9
+        best_cpu = min(best_cpu, time.process_time() - c)
+    return 2.0 * n**3 / best / 1e9, 2.0 * n**3 / max(best_cpu, 1e-9) / 1e9
 
 
-def ort_vs_torch(onnx_path: Path, net: object, threads: int, size: int = 768, repeats: int = 3) -> dict:
-    """Best-of times of the same model on the same input: torch eager vs onnxruntime (CPU)."""
+def ort_vs_torch(onnx_path: Path, net: object, in_ch: int, threads: int, size: int = 768, repeats: int = 5) -> dict:
+    """Best-of times of the same model on the same input, interleaved: torch eager vs onnxruntime (CPU),
+    both with ``threads`` intra-op threads; onnxruntime through the app's cached, tuned session."""
     import torch
 
     torch.set_num_threads(threads)
-    x = np.random.default_rng(0).random((1, 5, size, size), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, in_ch, size, size), dtype=np.float32)
     sess, _ = get_session(onnx_path, "cpu", threads=threads)
     name = sess.get_inputs()[0].name
+    xt = torch.from_numpy(x)
 
-    def best(fn) -> float:  # noqa: ANN001
+    def timed(fn) -> float:  # noqa: ANN001
+        t = time.perf_counter()
         fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
+        return time.perf_counter() - t
 
-    t_ort = best(lambda: sess.run(None, {name: x}))
-    with torch.inference_mode():
-        xt = torch.from_numpy(x)
-        t_torch = best(lambda: net(xt))
-    return {"ratio": t_torch / t_ort, "ort_s": t_ort, "torch_s": t_torch, "size": size}
+    def run_torch() -> None:
+        with torch.inference_mode():
+            net(xt)
+
+    def run_ort() -> None:
+        sess.run(None, {name: x})
+
+    run_ort(), run_torch()
+    t_ort, t_torch = [], []
+    for _ in range(repeats):
+        t_ort.append(timed(run_ort))
+        t_torch.append(timed(run_torch))
+    return {"ratio": min(t_torch) / min(t_ort), "ort_s": min(t_ort), "torch_s": min(t_torch), "size": size,
+            "median_ratio": float(np.median(t_torch) / np.median(t_ort))}
 
 
 def synthetic_page(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -194,7 +240,7 @@ def seam_metrics(model: Path, tile: int, overlap: int, shape: tuple[int, int] = 
     whole = Colorizer(model, device="cpu", tile=4096, overlap=overlap).colorize(page, hints)
     diff = np.abs(tiled - whole) * 255.0
     m = tiled_c.manifest
-    plan = plan_tiles(*shape, tiled_c.tile_for(*shape), overlap, m.size_multiple)
+    plan = tiled_c.plan_for(*shape)
     builder = ModelInputBuilder(page, hints, m.channels)
     fn = make_tile_fn(tiled_c.session, m)
     y0, (xa, xb) = plan.ys[0], plan.xs[:2]
@@ -210,23 +256,46 @@ def seam_metrics(model: Path, tile: int, overlap: int, shape: tuple[int, int] = 
             "overlap_disagreement_levels": float(disagree.max()), "seam_page": f"{shape[1]}x{shape[0]}"}
 
 
+def _hints_for(h: int, w: int) -> np.ndarray:
+    hints = np.zeros((h, w, 4), np.float32)
+    hints[h // 6 : h // 6 + 60, w // 4 : w // 4 + 80] = [0.9, 0.3, 0.2, 1.0]
+    hints[2 * h // 3 : 2 * h // 3 + 40, w // 2 : w // 2 + 100] = [0.2, 0.4, 0.9, 1.0]
+    return hints
+
+
 def child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> dict:
-    """One page size, end to end (runs in a fresh process): time, MP/s and peak RSS."""
+    """One page size, end to end (runs in a fresh process): time, MP/s and peak RSS; matmul probes
+    interleaved with the repetitions; then the cost of the page-wide input preparation with hints."""
     h, w = SIZES[size_key]
     colorizer = Colorizer(model, device="cpu", tile=tile, overlap=overlap, threads=threads)
     colorizer.colorize(synthetic_page(256, 256), out_dtype=np.uint8)  # warm-up (session, arena)
     page = synthetic_page(h, w)
-    reps = 2 if h * w <= 1_500_000 else 1
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
+    best, best_cpu = float("inf"), float("inf")
+    gflops, gflops_cpu = machine_gflops(repeats=3)
+    for _ in range(REPS[size_key]):
+        c, t = time.process_time(), time.perf_counter()
         out = colorizer.colorize(page, out_dtype=np.uint8)
-        best = min(best, time.perf_counter() - t)
+        best, best_cpu = min(best, time.perf_counter() - t), min(best_cpu, time.process_time() - c)
+        g, gc = machine_gflops(repeats=3)
+        gflops, gflops_cpu = max(gflops, g), max(gflops_cpu, gc)
     assert out.shape == (h, w, 3)
-    plan = plan_tiles(h, w, colorizer.tile_for(h, w), colorizer.overlap, colorizer.manifest.size_multiple)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"seconds": best, "mp": h * w / 1e6, "peak_rss_mb": rss_mb, "tile": plan.tile_h,
-            "tiles": plan.n_tiles, "computed_fraction": plan.n_tiles * plan.tile_h * plan.tile_w / (h * w)}
+    plan = colorizer.plan_for(h, w)
+    prep = {}
+    if h * w <= 5_000_000:  # page-wide encodings + per-tile input assembly with hints (and flats if used)
+        hints = _hints_for(h, w)
+        t = time.perf_counter()
+        builder = ModelInputBuilder(page, hints, colorizer.manifest.channels,
+                                    blur_sigma=colorizer.manifest.hint_blur_sigma)
+        page_wide = time.perf_counter() - t
+        t = time.perf_counter()
+        for y0 in plan.ys:
+            for x0 in plan.xs:
+                builder.read_region(y0, x0, plan.tile_h, plan.tile_w)
+        prep = {"page_wide_s": page_wide, "tile_inputs_s": time.perf_counter() - t}
+    return {"seconds": best, "cpu_seconds": best_cpu, "mp": h * w / 1e6, "peak_rss_mb": rss_mb,
+            "tile": f"{plan.tile_w}x{plan.tile_h}", "tiles": plan.n_tiles, "computed_fraction": plan.computed_fraction,
+            "gflops": gflops, "gflops_cpu": gflops_cpu, "prep_with_hints": prep}
 
 
 def run_child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> dict:
@@ -244,9 +313,10 @@ def run_child(size_key: str, model: Path, tile: int, overlap: int, threads: int)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 and 4 MP only")
-    ap.add_argument("--model", type=Path, help="benchmark this .onnx instead of the built-in U-Net")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE)
-    ap.add_argument("--overlap", type=int, help="default: 4 x the measured receptive radius")
+    ap.add_argument("--model", type=Path, help="benchmark this .onnx instead of the default architecture")
+    ap.add_argument("--builtin", action="store_true", help="use the built-in U-Net, not training/models/unet.py")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side; the tile AREA budget is its square")
+    ap.add_argument("--overlap", type=int, help="default: recommended_overlap(measured receptive radius)")
     ap.add_argument("--threads", type=int, default=physical_cores())
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -255,14 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args.child, args.model, args.tile, args.overlap, args.threads)))
         return 0
     with tempfile.TemporaryDirectory(prefix="mc-bench-") as tmp:
-        net = None
-        model = args.model
+        net, in_ch = None, 0
+        model, label = args.model, str(args.model)
         if model is None:
-            model, net = export_model(Path(tmp))
+            model, net, label, in_ch = export_model(Path(tmp), builtin=args.builtin)
         radius, measured_overlap = measure_model_overlap(model, size=512)
         overlap = args.overlap if args.overlap is not None else measured_overlap
-        result: dict = {"model": str(args.model or "built-in U-Net (random weights)"),
-                        "receptive_radius": radius, "overlap": overlap, "tile": args.tile, "threads": args.threads}
+        result: dict = {"model": label, "receptive_radius": radius, "overlap": overlap, "tile_area_budget": f"{args.tile}^2",
+                        "threads": args.threads, "ort_spinning": os.environ.get("MANGACOLOR_ORT_SPIN", "0") == "1"}
         result["gflop_per_mp"] = count_gflop_per_mp(model)
         if net is not None:
             result["params_m"] = sum(p.numel() for p in net.parameters()) / 1e6
@@ -271,21 +341,32 @@ def main(argv: list[str] | None = None) -> int:
         result.update(seam_metrics(model, seam_tile, overlap))
         keys = ["1mp", "4mp"] if args.quick else list(SIZES)
         runs = {k: run_child(k, model, args.tile, overlap, args.threads) for k in keys}
-        result["machine_gflops"] = machine_gflops()
+        g, gc = machine_gflops()
+        result["machine_gflops"] = max([g] + [r["gflops"] for r in runs.values()])
+        result["machine_gflops_per_cpu_s"] = max([gc] + [r["gflops_cpu"] for r in runs.values()])
         result["mp_per_s"] = {k: r["mp"] / r["seconds"] for k, r in runs.items()}
         result["seconds_per_mp"] = {k: r["seconds"] / r["mp"] for k, r in runs.items()}
         result["peak_rss_mb"] = {k: r["peak_rss_mb"] for k, r in runs.items()}
         result["tiles"] = {k: f"{r['tiles']} x {r['tile']}px ({r['computed_fraction']:.2f}x pixels)" for k, r in runs.items()}
         result["compute_limit_fraction"] = {
             k: result["gflop_per_mp"] * r["mp"] / r["seconds"] / result["machine_gflops"] for k, r in runs.items()}
+        result["compute_limit_fraction_cpu"] = {
+            k: result["gflop_per_mp"] * r["mp"] / r["cpu_seconds"] / result["machine_gflops_per_cpu_s"]
+            for k, r in runs.items()}
         spm = list(result["seconds_per_mp"].values())
         result["time_per_mp_spread"] = max(spm) / min(spm) - 1.0
+        med = float(np.median(spm))
+        result["time_per_mp_max_dev_from_median"] = max(abs(v / med - 1.0) for v in spm)
         if "36mp" in runs:
             result["rss_36mp_over_4mp"] = runs["36mp"]["peak_rss_mb"] / runs["4mp"]["peak_rss_mb"]
+        result["prep_with_hints_share"] = {
+            k: (r["prep_with_hints"]["page_wide_s"] + r["prep_with_hints"]["tile_inputs_s"]) / r["seconds"]
+            for k, r in runs.items() if r["prep_with_hints"]}
         if net is not None:
-            detail = ort_vs_torch(model, net, args.threads)
+            detail = ort_vs_torch(model, net, in_ch, args.threads)
             result["ort_vs_torch"] = detail.pop("ratio")
             result["ort_vs_torch_detail"] = detail
+        result["load_avg"] = os.getloadavg()[0]
         print(json.dumps(result))
     return 0
 

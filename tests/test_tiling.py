@@ -11,9 +11,12 @@ import pytest
 
 from mangacolor_app.core.errors import CancelledError, TilingError
 from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+from mangacolor_app.core.blending import blend_margin, ramp
 from mangacolor_app.core.tiling import (
     TilePlan,
     axis_weights,
+    best_plan,
+    best_tile,
     plan_tiles,
     reflect_indices,
     run_tiled,
@@ -129,7 +132,9 @@ def test_weights_sum_to_one_and_vanish_near_inner_edges(h: int, w: int, tile: in
     for weights, origins, t in ((wy, plan.ys, plan.tile_h), (wx, plan.xs, plan.tile_w)):
         assert (weights >= 0).all()
         for k in range(1, len(origins)):
-            margin = (origins[k - 1] + t - origins[k]) // 4
+            ov = origins[k - 1] + t - origins[k]
+            margin = blend_margin(ov)
+            assert margin >= ov // 4 or ov < 4  # at least the old zero-weight margin
             assert not weights[k, :margin].any() and not weights[k - 1, t - margin :].any()
         assert weights[0, 0] == 1.0 and weights[-1, -1] == 1.0
 
@@ -275,11 +280,103 @@ def test_measure_receptive_radius_of_known_model() -> None:
 
 def test_recommended_overlap() -> None:
     assert recommended_overlap(0, 16) == 0
-    assert recommended_overlap(5, 2) == 20
-    assert recommended_overlap(20, 16) == 80
-    assert recommended_overlap(21, 16) == 96
+    # blend margin 2 * ov // 5 >= radius (was ov // 4 >= radius: 20, 80, 96 for these three)
+    assert recommended_overlap(5, 2) == 14
+    assert recommended_overlap(20, 16) == 64
+    assert recommended_overlap(21, 16) == 64
+    assert recommended_overlap(54, 16) == 144  # the benchmark U-Net's radius: was 224
     for r in range(40):
         ov = recommended_overlap(r, 8)
-        assert ov % 8 == 0 and ov // 4 >= r and (ov - 8) // 4 < r or ov == 0
+        assert ov % 8 == 0 and blend_margin(ov) >= r and blend_margin(ov - 8) < r or ov == 0
+        assert ov <= -(-(5 * r // 2 + 1) // 8) * 8  # about 2.5 x the radius, never the old 4 x
     with pytest.raises(TilingError):
         recommended_overlap(-1, 16)
+
+
+# ---------------------------------------------------------------- rectangular tiles, best plan, narrow ramp
+
+
+@pytest.mark.parametrize("h,w,tile,overlap,multiple", [(150, 203, (48, 96), 16, 2), (1000, 700, (256, 512), 48, 16),
+                                                       (37, 20, (64, 32), 16, 8)])
+def test_plan_with_rectangular_tiles(h: int, w: int, tile: tuple[int, int], overlap: int, multiple: int) -> None:
+    plan = plan_tiles(h, w, tile, overlap, multiple)
+    assert (plan.tile_h, plan.tile_w) == (min(tile[0], plan.padded_height), min(tile[1], plan.padded_width))
+    for origins, t, req in ((plan.ys, plan.tile_h, tile[0]), (plan.xs, plan.tile_w, tile[1])):
+        assert all(b - a == req - overlap for a, b in zip(origins[:-2], origins[1:-1]))
+    assert plan.computed_pixels == plan.n_tiles * plan.tile_h * plan.tile_w
+    assert plan_tiles(h, w, tile[0], overlap, multiple) == plan_tiles(h, w, (tile[0], tile[0]), overlap, multiple)
+    with pytest.raises(TilingError):
+        plan_tiles(h, w, (tile[0], overlap), overlap, multiple)
+    with pytest.raises(TilingError):
+        plan_tiles(h, w, (64, 64, 64), overlap, multiple)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("h,w", [(1200, 840), (2400, 1680), (4800, 3360), (7200, 5040), (40, 50), (3000, 200)])
+def test_best_plan_minimises_computed_pixels_within_budget(h: int, w: int) -> None:
+    overlap, multiple, cap = 144, 16, 2048
+    plan = best_plan(h, w, overlap, multiple, cap * cap)
+    assert plan.tile_h * plan.tile_w <= cap * cap
+    assert plan.n_tiles == 1 or plan.tile_h * plan.padded_width <= 2 * cap * cap  # strip memory bounded
+    assert plan.tile_h % multiple == 0 and plan.tile_w % multiple == 0
+    # never worse than any square tile within the same budget
+    squares = [plan_tiles(h, w, t, overlap, multiple) for t in range(overlap + multiple, cap + 1, multiple)]
+    assert plan.computed_pixels <= min(p.computed_pixels for p in squares)
+    assert plan.computed_fraction < 1.15 or h * w < 10_000  # overlap waste small for manga pages
+    assert plan == plan_tiles(h, w, best_tile(h, w, overlap, multiple, cap * cap), overlap, multiple)
+
+
+def test_best_plan_single_tile_pages_and_small_budgets() -> None:
+    assert best_plan(2400, 1680, 144, 16, 2048 * 2048).n_tiles == 1  # 4 MP fits one 2048^2 budget
+    assert best_plan(2400, 1680, 224, 16, 2048 * 2048, max_strip_pixels=1).n_tiles > 1
+    plan = best_plan(500, 500, 64, 16, 128 * 128)  # budget below any covering shape: smallest tiles
+    assert plan.tile_h * plan.tile_w <= 128 * 128 and plan.n_tiles > 4
+    with pytest.raises(TilingError):
+        best_plan(100, 100, 8, 16, 4096)  # overlap not a multiple
+    with pytest.raises(TilingError):
+        best_plan(100, 100, 16, 16, 0)
+
+
+def test_ramp_is_narrow_symmetric_and_centred() -> None:
+    for ov in (0, 1, 5, 14, 144, 150):
+        r = ramp(ov)
+        m = blend_margin(ov)
+        assert r.shape == (ov,) and np.allclose(r + r[::-1], 1.0)
+        assert not r[:m].any() and (r[ov - m :] == 1.0).all()
+    assert blend_margin(144) == 57 and np.count_nonzero((ramp(144) > 0) & (ramp(144) < 1)) == 30
+
+
+@pytest.mark.parametrize("h,w,multiple", [(150, 203, 2), (131, 97, 8), (260, 70, 2)])
+def test_tiled_equals_whole_image_with_best_rectangular_plan(h: int, w: int, multiple: int) -> None:
+    page = _page(h, w)
+    overlap = recommended_overlap(MODEL_RADIUS, multiple)
+    plan = best_plan(h, w, overlap, multiple, 48 * 64)
+    assert plan.n_tiles > 1 and plan.tile_h != plan.tile_w
+    tiled = run_tiled(page, model, plan, 3)
+    assert np.abs(tiled - run_whole(page, model, multiple, 3)).max() <= 1e-5
+
+
+def test_oom_retry_halves_rectangular_tile() -> None:
+    page = _page(300, 290)
+    seen: list[tuple[int, int]] = []
+
+    def fn(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.shape[1:3])
+        if batch.shape[1] * batch.shape[2] > 64 * 128:
+            raise MemoryError("boom")
+        return model(batch)
+
+    out = run_tiled_with_retry(page, fn, tile=(128, 256), overlap=32, multiple=16, out_channels=3)
+    assert seen[0] == (128, 256) and seen[-1] == (64, 128)
+    assert np.abs(out - run_whole(page, model, 16, 3)).max() <= 1 / 255
+
+
+def test_run_tiled_never_modifies_the_callers_data() -> None:
+    page = _page(64, 80)
+    keep = page.copy()
+
+    def view_reader(y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        return page[y0 : y0 + h, x0 : x0 + w]  # views into the caller's page (no reflection needed)
+
+    for plan in (plan_tiles(64, 80, (64, 80), 0, 16), plan_tiles(64, 80, 48, 16, 16)):
+        out = run_tiled(view_reader, lambda b: b, plan, 2)  # identity: the result IS the batch
+        assert np.array_equal(page, keep) and np.allclose(out, page, atol=1e-6)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .blending import MARGIN_DEN, MARGIN_NUM
 from .errors import TilingError
 
 logger = logging.getLogger(__name__)
@@ -78,15 +79,21 @@ def measure_receptive_radius(
 
 
 def recommended_overlap(radius: int, multiple: int) -> int:
-    """Smallest tile overlap (a multiple of ``multiple``) with ``overlap // 4 >= radius``.
+    """Smallest tile overlap (a multiple of ``multiple``) with ``blend_margin(overlap) >= radius``.
 
-    With the tiler's blending (zero weight within actual_overlap // 4 of a tile's inner edge) every
-    pixel that contributes is then at least ``radius`` from its tile's inner edge, so a tiled run
-    equals a whole-page run. Raises TilingError for radius < 0 or multiple < 1.
+    The tiler gives zero weight within ``blend_margin(actual_overlap)`` (``2 * overlap // 5``) of a
+    tile's inner edge and ramps over the middle fifth of the overlap (see ``core.blending``), so every
+    pixel that contributes is then at least ``radius`` from its tile's inner edge and a tiled run
+    equals a whole-page run. The result is about 2.5 x ``radius`` (0 for a pointwise model).
+
+    Raises:
+        TilingError: radius < 0 or multiple < 1.
     """
     if radius < 0 or multiple < 1:
         raise TilingError(f"invalid radius {radius} or multiple {multiple}")
-    return -(-4 * radius // multiple) * multiple
+    overlap = -(-radius * MARGIN_DEN // MARGIN_NUM)  # smallest ov with MARGIN_NUM * ov // MARGIN_DEN >= radius
+    overlap = -(-overlap // multiple) * multiple
+    return overlap
 
 
 __all__ = ["measure_receptive_radius", "recommended_overlap"]

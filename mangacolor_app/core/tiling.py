@@ -1,27 +1,37 @@
 """Exact, memory-bounded overlapping-tile inference over a page (pure numpy).
 
-The page (H, W) is padded at the bottom/right with REFLECT up to multiples of the model's size
-multiple, giving (Hp, Wp). Every tile has the same shape (th, tw) and an origin that is a multiple of
-the size multiple, so a U-Net sees exactly the context it would see in a whole-page run. Between
-consecutive tiles the blending weight is a raised-cosine ramp over the middle half of their actual
-overlap; the outer quarter next to each tile's inner edge (where the model's zero padding makes the
-output differ from a whole-page run) gets zero weight. With ``overlap // 4 >= receptive radius`` the
-tiled output therefore equals the whole-page output up to float rounding.
+Planning lives in :mod:`mangacolor_app.core.tileplan` (aligned tiles of one shape, chosen per page
+by :func:`best_plan`) and blending weights in :mod:`mangacolor_app.core.blending` (a raised-cosine
+ramp in the middle of each actual overlap, zero weight within ``blend_margin(overlap)`` of a tile's
+inner edge, weights summing to 1); both are re-exported here. With
+``blend_margin(overlap) >= receptive radius`` the tiled output equals the whole-page output up to
+float rounding (see :func:`mangacolor_app.core.receptive.recommended_overlap`).
 
-Memory is bounded by the tile size: tile rows go top to bottom into a float32 (th, Wp) strip whose
-finished rows are written into the output (uint8 if asked); page reads use reflect indices.
+Memory is bounded by the tile size: tile rows go top to bottom into a float32 (tile_h, Wp, C)
+strip whose finished rows are written into the output (uint8 if asked); page reads use reflect
+indices.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Union
 
 import numpy as np
 
+from .blending import axis_weights, blend_margin
 from .errors import CancelledError, TilingError
+from .tileplan import (
+    TilePlan,
+    TileSize,
+    best_plan,
+    best_tile,
+    plan_tiles,
+    reflect_indices,
+    round_up,
+    validate_origins,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,152 +44,7 @@ ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
 _OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.uint8))
-
-
-def reflect_indices(size: int, start: int, count: int) -> np.ndarray:
-    """Indices into an axis of length ``size`` for ``count`` positions from ``start`` of its
-    reflect-padded extension (``np.pad(mode="reflect")`` semantics, any pad length).
-
-    Returns an int64 array of shape (count,) with values in [0, size).
-    """
-    idx = np.arange(start, start + count, dtype=np.int64)
-    if size == 1:
-        return np.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx %= period
-    return np.where(idx >= size, period - idx, idx)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def validate_origins(origins: Sequence[int], tile: int, padded: int, multiple: int, axis: str = "y") -> None:
-    """Check that tile origins along one axis are usable for an exact tiled run.
-
-    Raises:
-        TilingError: no origins, an origin not a multiple of ``multiple`` (a U-Net would see
-            different context there), origins not strictly increasing, not starting at 0, the last
-            tile not flush with the padded border, a gap between tiles, or a bad tile size.
-    """
-    if tile <= 0 or tile % multiple or tile > padded:
-        raise TilingError(f"{axis}: tile size {tile} must be a positive multiple of {multiple} and <= {padded}")
-    if not origins:
-        raise TilingError(f"{axis}: no tile origins")
-    bad = [o for o in origins if o % multiple]
-    if bad:
-        raise TilingError(f"{axis}: tile origins {bad} are not multiples of the model size multiple {multiple}")
-    if origins[0] != 0 or origins[-1] + tile != padded:
-        raise TilingError(f"{axis}: tiles must start at 0 and end flush with the padded size {padded}")
-    for prev, cur in zip(origins, origins[1:]):
-        if cur <= prev or cur - prev > tile:
-            raise TilingError(f"{axis}: origins {prev} -> {cur} are not increasing or leave a gap (tile {tile})")
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """Where the tiles of one page go.
-
-    Attributes:
-        height, width: page size in pixels.
-        tile_h, tile_w: the one tile shape (multiples of ``multiple``).
-        overlap: nominal overlap in pixels (actual overlap of the last tile may be larger).
-        multiple: model size multiple; origins and the padded size are multiples of it.
-        ys, xs: tile origins in the padded page, increasing; the last is flush with the border.
-    """
-
-    height: int
-    width: int
-    tile_h: int
-    tile_w: int
-    overlap: int
-    multiple: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if self.height < 1 or self.width < 1 or self.multiple < 1:
-            raise TilingError(f"invalid page {self.width}x{self.height} or multiple {self.multiple}")
-        validate_origins(self.ys, self.tile_h, self.padded_height, self.multiple, "y")
-        validate_origins(self.xs, self.tile_w, self.padded_width, self.multiple, "x")
-
-    @property
-    def padded_height(self) -> int:
-        """Page height rounded up to a multiple of ``multiple``."""
-        return _round_up(self.height, self.multiple)
-
-    @property
-    def padded_width(self) -> int:
-        """Page width rounded up to a multiple of ``multiple``."""
-        return _round_up(self.width, self.multiple)
-
-    @property
-    def n_tiles(self) -> int:
-        """Number of tiles."""
-        return len(self.ys) * len(self.xs)
-
-
-def _axis_origins(padded: int, tile: int, stride: int) -> tuple[int, ...]:
-    if padded <= tile:
-        return (0,)
-    return (*range(0, padded - tile, stride), padded - tile)
-
-
-def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int) -> TilePlan:
-    """Plan fixed-shape tiles over a page of ``height`` x ``width`` pixels.
-
-    Tile shape is (min(tile, Hp), min(tile, Wp)); origins are 0, stride, 2*stride, ... with
-    stride = tile - overlap, plus a last one flush with the padded border.
-
-    Raises:
-        TilingError: non-positive sizes, ``tile`` or ``overlap`` not a multiple of ``multiple``,
-            or ``overlap >= tile``.
-    """
-    if multiple < 1:
-        raise TilingError(f"size multiple must be >= 1, got {multiple}")
-    if height < 1 or width < 1:
-        raise TilingError(f"page size must be positive, got {width}x{height}")
-    if tile < multiple or tile % multiple:
-        raise TilingError(f"tile size {tile} must be a positive multiple of the model size multiple {multiple}")
-    if overlap < 0 or overlap % multiple or overlap >= tile:
-        raise TilingError(f"overlap {overlap} must be a multiple of {multiple} in [0, tile size {tile})")
-    hp, wp = _round_up(height, multiple), _round_up(width, multiple)
-    th, tw = min(tile, hp), min(tile, wp)
-    stride = tile - overlap
-    return TilePlan(height, width, th, tw, overlap, multiple, _axis_origins(hp, th, stride), _axis_origins(wp, tw, stride))
-
-
-def _ramp(overlap: int) -> np.ndarray:
-    """Rising weight over an overlap of ``overlap`` px: 0 over the first quarter, a raised cosine
-    over the middle half, 1 over the last quarter. float64 (overlap,)."""
-    margin = overlap // 4
-    length = overlap - 2 * margin
-    out = np.zeros(overlap, dtype=np.float64)
-    u = (np.arange(length, dtype=np.float64) + 0.5) / max(length, 1)
-    out[margin : margin + length] = 0.5 - 0.5 * np.cos(np.pi * u)
-    out[margin + length :] = 1.0
-    return out
-
-
-def axis_weights(origins: Sequence[int], tile: int) -> np.ndarray:
-    """Blending weights of the tiles along one axis, float32 (n_tiles, tile).
-
-    Weight is zero within ``actual_overlap // 4`` of a tile's inner edge, 1 at page borders, and
-    the weights of the tiles covering any position sum to 1 (normalised in float64).
-    """
-    n = len(origins)
-    w = np.ones((n, tile), dtype=np.float64)
-    for k in range(1, n):
-        ov = origins[k - 1] + tile - origins[k]
-        rise = _ramp(ov)
-        w[k, :ov] *= rise
-        w[k - 1, tile - ov :] *= 1.0 - rise
-    total = np.zeros(origins[-1] + tile, dtype=np.float64)
-    for k, o in enumerate(origins):
-        total[o : o + tile] += w[k]
-    for k, o in enumerate(origins):
-        w[k] /= total[o : o + tile]
-    return w.astype(np.float32)
+_round_up = round_up
 
 
 def _array_reader(page: np.ndarray) -> RegionReader:
@@ -260,34 +125,33 @@ def _check_cancel(cancel: CancelFn | None) -> None:
 
 
 class _Strip:
-    """float32 accumulator for one tile row: (th, Wp, C) weighted sums and (th, Wp, 1) weights."""
+    """float32 accumulator of weighted tile results for one tile row: (tile_h, Wp, C).
+
+    The blending weights of the tiles covering a pixel sum to 1, so no weight plane is kept.
+    """
 
     def __init__(self, plan: TilePlan, channels: int) -> None:
         self.plan = plan
         self.acc = np.zeros((plan.tile_h, plan.padded_width, channels), dtype=np.float32)
-        self.wsum = np.zeros((plan.tile_h, plan.padded_width, 1), dtype=np.float32)
 
     def add(self, tile_out: np.ndarray, x0: int, wy: np.ndarray, wx: np.ndarray) -> None:
-        """Accumulate one tile result (th, tw, C) at column ``x0`` with separable weights."""
-        w2 = wy[:, None, None] * wx[None, :, None]
-        tw = self.plan.tile_w
-        self.acc[:, x0 : x0 + tw] += tile_out * w2
-        self.wsum[:, x0 : x0 + tw] += w2
+        """Accumulate one tile result (th, tw, C) float32 at column ``x0`` with separable weights
+        ``wy`` (th,) and ``wx`` (tw,). ``tile_out`` is scaled IN PLACE (no tile-sized temporaries)."""
+        if not (wy == 1.0).all():
+            tile_out *= wy[:, None, None]
+        if not (wx == 1.0).all():
+            tile_out *= wx[None, :, None]
+        self.acc[:, x0 : x0 + self.plan.tile_w] += tile_out
 
     def flush(self, out: np.ndarray, y0: int, rows: int) -> None:
         """Write the first ``rows`` strip rows (page rows y0...) into ``out`` and shift the strip up."""
         n = min(rows, self.plan.height - y0)
         if n > 0:
-            w = self.plan.width
-            block = self.acc[:n, :w]
-            block /= self.wsum[:n, :w]
-            _store(out, y0, block)
+            _store(out, y0, self.acc[:n, : self.plan.width])
         keep = self.plan.tile_h - rows
         if keep > 0:
             self.acc[:keep] = self.acc[rows:].copy()
-            self.wsum[:keep] = self.wsum[rows:].copy()
         self.acc[max(keep, 0) :] = 0.0
-        self.wsum[max(keep, 0) :] = 0.0
 
 
 def run_tiled(
@@ -333,8 +197,11 @@ def run_tiled(
         for start in range(0, len(plan.xs), batch_size):
             _check_cancel(cancel)
             cols = list(enumerate(plan.xs))[start : start + batch_size]
-            batch = np.stack([reader(y0, x0, plan.tile_h, plan.tile_w) for _, x0 in cols])
+            regions = [reader(y0, x0, plan.tile_h, plan.tile_w) for _, x0 in cols]
+            batch = regions[0][None] if len(regions) == 1 else np.stack(regions)  # no copy for one tile
             result = _call_fn(fn, batch, out_channels)
+            if not result.flags.writeable or np.may_share_memory(result, batch):
+                result = result.copy()  # the strip scales results in place: never the caller's data
             for n, (j, x0) in enumerate(cols):
                 strip.add(result[n], x0, wy[i], wx[j])
             done += len(cols)
@@ -381,7 +248,7 @@ def run_tiled_with_retry(
     source: Source,
     fn: TileFn,
     *,
-    tile: int,
+    tile: TileSize,
     overlap: int,
     multiple: int,
     out_channels: int,
@@ -392,9 +259,10 @@ def run_tiled_with_retry(
 ) -> np.ndarray:
     """:func:`run_tiled`, halving the tile after an out-of-memory error.
 
-    An error is out-of-memory if it is a MemoryError or ``is_oom(exc)`` is True (e.g. an
-    onnxruntime allocation failure). The tile is halved (rounded down to a multiple of
-    ``multiple``, kept >= overlap + multiple and >= ``min_tile``) and the run restarts.
+    ``tile`` is a square side or a (tile_h, tile_w) pair (see :func:`plan_tiles`). An error is
+    out-of-memory if it is a MemoryError or ``is_oom(exc)`` is True (e.g. an onnxruntime
+    allocation failure). Each tile side is halved (rounded down to a multiple of ``multiple``,
+    kept >= overlap + multiple and >= ``min_tile``) and the run restarts.
     ``kw`` goes to :func:`run_tiled`; ``shape_hw`` is required for a region-reader source.
 
     Raises:
@@ -412,19 +280,20 @@ def run_tiled_with_retry(
         except Exception as exc:  # noqa: BLE001 - filtered just below, re-raised if not OOM
             if not (isinstance(exc, MemoryError) or (is_oom is not None and is_oom(exc))):
                 raise
-            current = max(plan.tile_h, plan.tile_w)
-            smaller = max((current // 2) // multiple * multiple, floor)
-            if smaller >= current:
+            current = (plan.tile_h, plan.tile_w)
+            smaller = tuple(max((side // 2) // multiple * multiple, floor) for side in current)
+            if all(new >= old for new, old in zip(smaller, current)):
                 raise TilingError(
-                    f"out of memory even with {current} px tiles (smallest allowed {floor} px): {exc}"
+                    f"out of memory even with {current[1]}x{current[0]} px tiles (smallest allowed {floor} px): {exc}"
                 ) from exc
-            logger.warning("out of memory with %d px tiles (%s); retrying with %d px", current, exc, smaller)
-            tile = smaller
+            logger.warning("out of memory with %dx%d px tiles (%s); retrying with %dx%d px",
+                           current[1], current[0], exc, smaller[1], smaller[0])
+            tile = (min(smaller[0], current[0]), min(smaller[1], current[1]))
 
 
 #: Name used in DEVELOPERS.md.
 tiled_with_oom_retry = run_tiled_with_retry
 
 
-__all__ = ["TilePlan", "axis_weights", "plan_tiles", "reflect_indices", "run_tiled", "run_tiled_with_retry",
-           "run_whole", "tiled_with_oom_retry", "validate_origins"]
+__all__ = ["TilePlan", "TileSize", "axis_weights", "best_plan", "best_tile", "blend_margin", "plan_tiles", "reflect_indices",
+           "run_tiled", "run_tiled_with_retry", "run_whole", "tiled_with_oom_retry", "validate_origins"]

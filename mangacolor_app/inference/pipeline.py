@@ -16,7 +16,7 @@ Only tile-sized float32 buffers exist; the output page is uint8 when ``out_dtype
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ import numpy as np
 
 from mangacolor_app.core import tiling
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
-from mangacolor_app.core.composite import preserve_ink as _preserve_ink
+from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
-from mangacolor_app.core.model_inputs import ModelInputBuilder
+from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder
 from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_sidecar
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
@@ -81,7 +81,12 @@ def _float01(a: np.ndarray) -> np.ndarray:
 
 
 def make_tile_fn(
-    session: Any, manifest: ModelManifest, *, ink_plane: bool = False, preserve_ink: bool = True
+    session: Any,
+    manifest: ModelManifest,
+    *,
+    ink_plane: bool = False,
+    preserve_ink: bool = True,
+    ink_index: int | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The per-tile model function for ``core.tiling``: (N, h, w, C[+1]) float32 -> (N, h, w, 3).
 
@@ -89,15 +94,18 @@ def make_tile_fn(
         session: an onnxruntime InferenceSession (anything with ``run``).
         manifest: the model's manifest (names, ranges, output space).
         ink_plane: the input carries the page luma as an extra last plane (used for ink preservation).
-        preserve_ink: multiply the colour by that luma (only with ``ink_plane``).
+        preserve_ink: multiply the colour by the page luma (only with ``ink_plane`` or ``ink_index``).
+        ink_index: channel of the input batch that holds the page luma in [0, 1] (e.g. the model's
+            own ``line`` channel, so that no extra plane is needed); wins over ``ink_plane``.
 
     Returns:
-        fn with outputs in [0, 1] (clipped).
+        fn with outputs float32 in [0, 1] (clipped), C-contiguous (N, h, w, 3).
     """
     lo, hi = manifest.input_range
     olo, ohi = manifest.output_range
     dtype = np.float16 if manifest.fp16 else np.float32
     n_in = manifest.in_channels
+    ink = ink_index if ink_index is not None else (n_in if ink_plane else None)
 
     def fn(batch: np.ndarray) -> np.ndarray:
         x = batch[..., :n_in]
@@ -105,16 +113,20 @@ def make_tile_fn(
             x = x * np.float32(hi - lo) + np.float32(lo)
         nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)
         y = session.run([manifest.output_name], {manifest.input_name: nchw})[0]
-        y = np.asarray(y, dtype=np.float32).transpose(0, 2, 3, 1)
+        y = np.asarray(y, dtype=np.float32)  # (N, 3, h, w), ORT's own buffer: modified in place
+        if not y.flags.writeable:
+            y = y.copy()
         if (olo, ohi) != (0.0, 1.0):
-            y = (y - np.float32(olo)) * np.float32(1.0 / (ohi - olo))
+            y -= np.float32(olo)
+            y *= np.float32(1.0 / (ohi - olo))
         if manifest.output_space == "lab":
-            lab = y * np.array([100.0, 255.0, 255.0], np.float32) - np.array([0.0, 128.0, 128.0], np.float32)
-            y = lab_to_rgb(lab)
-        y = np.clip(y, 0.0, 1.0)
-        if ink_plane and preserve_ink:
-            y = np.stack([_preserve_ink(y[i], batch[i, :, :, n_in]) for i in range(y.shape[0])])
-        return np.ascontiguousarray(y, dtype=np.float32)
+            lab = y.transpose(0, 2, 3, 1) * np.array([100.0, 255.0, 255.0], np.float32)
+            lab -= np.array([0.0, 128.0, 128.0], np.float32)
+            y = np.ascontiguousarray(lab_to_rgb(lab).transpose(0, 3, 1, 2), dtype=np.float32)
+        np.clip(y, 0.0, 1.0, out=y)
+        if ink is not None and preserve_ink:  # = core.composite.preserve_ink, strength 1, in NCHW
+            y *= np.clip(batch[:, None, :, :, ink], 0.0, 1.0)
+        return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
 
     return fn
 
@@ -126,7 +138,8 @@ class Colorizer:
         model: an :class:`InstalledModel`, a model name known to the registry, or an ``.onnx`` path.
         device: "auto", "cpu" or "cuda" (see :attr:`device_report` for what really runs).
         tile: tile side in pixels (default: the manifest's ``preferred_tile``); rounded up to the
-            model's size multiple.
+            model's size multiple. ``tile ** 2`` is the tile AREA budget: pages are cut into
+            rectangular tiles chosen per page to compute the fewest pixels (:meth:`tile_shape_for`).
         overlap: tile overlap in pixels (default: the manifest's ``overlap``); rounded up likewise.
         batch_size: tiles per session call (default: 1 on CPU, 4 on an accelerator).
         threads: onnxruntime intra-op threads (default: physical cores).
@@ -160,9 +173,9 @@ class Colorizer:
         if self.overlap >= self.tile:
             raise TilingError(f"overlap {self.overlap} must be smaller than the tile size {self.tile}")
         self.batch_size = int(batch_size or (4 if self.device_report.on_gpu else 1))
-        if self.manifest.receptive_radius is not None and self.overlap // 4 < self.manifest.receptive_radius:
-            logger.info("overlap %d < 4 x receptive radius %d: tile seams may be visible",
-                        self.overlap, self.manifest.receptive_radius)
+        if self.manifest.receptive_radius is not None and blend_margin(self.overlap) < self.manifest.receptive_radius:
+            logger.info("overlap %d too small for receptive radius %d (blend margin %d): tile seams may be visible",
+                        self.overlap, self.manifest.receptive_radius, blend_margin(self.overlap))
 
     @property
     def report(self) -> DeviceReport:
@@ -212,21 +225,41 @@ class Colorizer:
             line, hints, self.manifest.channels, flats=flats,
             blur_sigma=self.manifest.hint_blur_sigma, compact=line.size > _COMPACT_PIXELS,
         )
-        reader = _reader_with_line(builder)
-        fn = make_tile_fn(self.session, self.manifest, ink_plane=True, preserve_ink=preserve_ink)
+        if "line" in self.manifest.channels:  # the model's own line channel carries the luma for the ink
+            reader, ink = builder.read_region, _channel_offset(self.manifest.channels, "line")
+            fn = make_tile_fn(self.session, self.manifest, preserve_ink=preserve_ink, ink_index=ink)
+        else:
+            reader = _reader_with_line(builder)
+            fn = make_tile_fn(self.session, self.manifest, ink_plane=True, preserve_ink=preserve_ink)
         return tiling.run_tiled_with_retry(
-            reader, fn, tile=self.tile_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
+            reader, fn, tile=self.tile_shape_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
             out_channels=3, is_oom=is_oom, shape_hw=shape, batch_size=self.batch_size,
             out_dtype=out_dtype, progress=progress, cancel=cancel,
         )
 
 
+    def tile_shape_for(self, height: int, width: int) -> tuple[int, int]:
+        """Tile shape (tile_h, tile_w) used for a page of ``height`` x ``width`` pixels.
+
+        The shape computing the fewest pixels (tiles x tile area, plus a per-tile overhead) with
+        ``tile_h * tile_w <= tile ** 2`` (the memory budget of one :attr:`tile`-sided square) and a
+        blending strip of at most ``2 * tile ** 2`` pixels; see ``core.tileplan.best_tile``. Sides
+        are multiples of the size multiple; a side may exceed the page (one tile along that axis).
+        """
+        m, o, cap = self.manifest.size_multiple, self.overlap, self.tile
+        return tiling.best_tile(height, width, o, m, cap * cap)
+
+    def plan_for(self, height: int, width: int) -> tiling.TilePlan:
+        """The tile plan :meth:`colorize` uses for a page (see :meth:`tile_shape_for`)."""
+        return tiling.plan_tiles(height, width, self.tile_shape_for(height, width), self.overlap,
+                                 self.manifest.size_multiple)
+
     def tile_for(self, height: int, width: int) -> int:
-        """Tile side used for a page: at most :attr:`tile`, chosen so the tiles fit the page evenly.
+        """Best SQUARE tile side for a page, at most :attr:`tile` (kept for callers of the old API;
+        :meth:`colorize` uses the rectangular :meth:`tile_shape_for`).
 
         Among ``tile`` and the sizes that split each axis into equal-ish tiles, the one computing
-        the fewest pixels (tiles x tile area) wins, ties going to the larger tile; this avoids a
-        last, mostly redundant tile flush with the border and keeps time per megapixel flat.
+        the fewest pixels (tiles x tile area) wins, ties going to the larger tile.
         """
         m, o, cap = self.manifest.size_multiple, self.overlap, self.tile
         candidates = {cap}
@@ -242,6 +275,11 @@ class Colorizer:
             return plan.n_tiles * plan.tile_h * plan.tile_w, -t
 
         return min((t for t in candidates if t > o), key=cost)
+
+
+def _channel_offset(channels: Sequence[str], token: str) -> int:
+    """Index of the first plane of ``token`` in the stacked model input."""
+    return sum(CHANNEL_WIDTHS[t] for t in channels[: list(channels).index(token)])
 
 
 def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
