@@ -1,0 +1,150 @@
+"""Menus, toolbar and keyboard shortcuts of the main window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar
+
+from mangacolor_app.qt.theme import THEMES, icon
+from mangacolor_app.qt.tools import TOOL_NAMES
+
+if TYPE_CHECKING:
+    from mangacolor_app.qt.main_window import MainWindow
+
+__all__ = ["build_actions"]
+
+_TOOL_KEYS = {"brush": "B", "eraser": "E", "eyedropper": "I", "fill": "G"}
+
+
+def _action(win: MainWindow, text: str, slot: Callable[..., object], keys: str | list[str] | None = None,
+            icon_name: str | None = None) -> QAction:
+    action = QAction(text, win)
+    if keys:
+        action.setShortcuts([QKeySequence(k) for k in ([keys] if isinstance(keys, str) else keys)])
+    if icon_name:
+        action.setIcon(icon(icon_name))
+    action.triggered.connect(lambda _checked=False: slot())
+    win.addAction(action)
+    return action
+
+
+def _file_menu(win: MainWindow) -> dict[str, QAction]:
+    a = {
+        "open": _action(win, "&Open…", win.files.ask_open, "Ctrl+O", "open"),
+        "save": _action(win, "&Save project", win.files.save, "Ctrl+S", "save"),
+        "save_as": _action(win, "Save project &as…", win.files.save_as, "Ctrl+Shift+S"),
+        "export": _action(win, "&Export…", win.export_dialog, "Ctrl+E", "export"),
+        "sample": _action(win, "Open the sample sketch", win.files.open_sample),
+        "quit": _action(win, "&Quit", win.close, "Ctrl+Q"),
+    }
+    menu = win.menuBar().addMenu("&File")
+    menu.addActions([a["open"]])
+    win.recent_menu = menu.addMenu("Open &recent")
+    menu.addActions([a["sample"], a["save"], a["save_as"], a["export"]])
+    menu.addSeparator()
+    menu.addAction(a["quit"])
+    return a
+
+
+def _edit_menu(win: MainWindow) -> dict[str, QAction]:
+    undo = win.doc.undo_stack.createUndoAction(win, "&Undo")
+    undo.setShortcut(QKeySequence("Ctrl+Z"))
+    undo.setIcon(icon("undo"))
+    redo = win.doc.undo_stack.createRedoAction(win, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    redo.setIcon(icon("redo"))
+    menu = win.menuBar().addMenu("&Edit")
+    menu.addActions([undo, redo])
+    menu.addSeparator()
+    smaller = _action(win, "Smaller brush", lambda: win.tools.adjust_size(1 / 1.2), "[")
+    larger = _action(win, "Larger brush", lambda: win.tools.adjust_size(1.2), "]")
+    menu.addActions([smaller, larger])
+    return {"undo": undo, "redo": redo, "smaller": smaller, "larger": larger}
+
+
+def _tool_actions(win: MainWindow) -> dict[str, QAction]:
+    group = QActionGroup(win)
+    out: dict[str, QAction] = {}
+    menu = win.menuBar().addMenu("&Tools")
+    for name in TOOL_NAMES:
+        action = _action(win, name.capitalize(), lambda n=name: win.tools.set_tool(n), _TOOL_KEYS[name], name)
+        action.setCheckable(True)
+        action.setChecked(win.tools.current.name == name)
+        action.setToolTip(f"{name.capitalize()} ({_TOOL_KEYS[name]})")
+        group.addAction(action)
+        menu.addAction(action)
+        out[f"tool_{name}"] = action
+    win.tools.tool_changed.connect(lambda n: out[f"tool_{n}"].setChecked(True))
+    return out
+
+
+def _view_menu(win: MainWindow) -> dict[str, QAction]:
+    a = {
+        "fit": _action(win, "&Fit page", win.canvas.fit, "Ctrl+0", "fit"),
+        "actual": _action(win, "&100 %", win.canvas.actual_size, "Ctrl+1"),
+        "zoom_in": _action(win, "Zoom in", lambda: win.canvas.set_zoom(win.canvas.zoom * 1.25), "Ctrl++"),
+        "zoom_out": _action(win, "Zoom out", lambda: win.canvas.set_zoom(win.canvas.zoom / 1.25), "Ctrl+-"),
+        "panels": _action(win, "Hide/show &panels", win.toggle_panels, "Tab"),
+    }
+    menu = win.menuBar().addMenu("&View")
+    menu.addActions(list(a.values()))
+    theme_menu = menu.addMenu("Theme")
+    group = QActionGroup(win)
+    for name in THEMES:
+        action = theme_menu.addAction(name.capitalize())
+        action.setCheckable(True)
+        action.setChecked(win.settings.theme == name)
+        action.triggered.connect(lambda _c=False, n=name: win.set_theme(n))
+        group.addAction(action)
+    win.docks_menu = menu.addMenu("Panels")
+    return a
+
+
+def _colorize_menu(win: MainWindow) -> dict[str, QAction]:
+    a = {
+        "colorize": _action(win, "&Colorize full resolution", win.colorize_full, ["Ctrl+Return", "Ctrl+Enter"],
+                            "colorize"),
+        "cancel": _action(win, "Cancel render", win.render.cancel_full, "Esc"),
+        "refresh_models": _action(win, "Rescan models", win.render.refresh_models),
+        "retrain": _action(win, "&Retrain on my style…", win.retrain_dialog, None, "retrain"),
+    }
+    menu = win.menuBar().addMenu("&Colorize")
+    menu.addActions(list(a.values()))
+    device_menu = menu.addMenu("Device")
+    group = QActionGroup(win)
+    for device in ("auto", "cpu", "cuda"):
+        action = device_menu.addAction(device.upper() if device != "auto" else "Auto")
+        action.setCheckable(True)
+        action.setChecked(win.render.device == device)
+        action.triggered.connect(lambda _c=False, d=device: win.render.set_device(d))
+        group.addAction(action)
+    return a
+
+
+def build_actions(win: MainWindow) -> dict[str, QAction]:
+    """Create every action, the menu bar and the main toolbar; return the actions by name."""
+    actions: dict[str, QAction] = {}
+    for part in (_file_menu, _edit_menu, _tool_actions, _view_menu, _colorize_menu):
+        actions.update(part(win))
+    toolbar = QToolBar("Tools", win)
+    toolbar.setObjectName("MainToolbar")
+    for key in ("open", "save", "undo", "redo", None, "tool_brush", "tool_eraser", "tool_eyedropper", "tool_fill",
+                None, "fit", "colorize", "export"):
+        if key is None:
+            toolbar.addSeparator()
+        else:
+            toolbar.addAction(actions[key])
+    win.addToolBar(toolbar)
+    win.toolbar = toolbar
+    return actions
+
+
+def fill_recent_menu(menu: QMenu, files: list[str], open_path: Callable[[str], None]) -> None:
+    """Rebuild the "Open recent" menu."""
+    menu.clear()
+    for path in files:
+        menu.addAction(path).triggered.connect(lambda _c=False, p=path: open_path(p))
+    menu.setEnabled(bool(files))

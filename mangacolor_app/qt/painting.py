@@ -1,0 +1,189 @@
+"""Numpy painting on the uint8 RGBA hint layer: soft round dabs, strokes, eraser and region fill.
+
+No Qt here. A stroke keeps the *before* copy of every 64x64 tile it touches and a per-tile
+coverage mask (max of the dabs, so overlapping dabs never build up past the stroke opacity);
+:meth:`Stroke.patches` returns ``(y, x, before, after)`` for the undo stack, i.e. only the changed
+region is stored, never whole layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["TILE", "Patch", "BrushParams", "Stroke", "composite", "fill_mask", "fill_patch", "apply_patch"]
+
+TILE = 64
+
+#: (y, x, before, after): a rectangle of the layer and its contents before and after an edit.
+Patch = tuple[int, int, np.ndarray, np.ndarray]
+
+
+@dataclass
+class BrushParams:
+    """Brush settings: diameter in page pixels, hardness and opacity in [0, 1], RGB colour."""
+
+    size: float = 24.0
+    hardness: float = 0.6
+    opacity: float = 1.0
+    color: tuple[int, int, int] = (230, 80, 80)
+    erase: bool = False
+
+
+def _dab_alpha(radius: float, hardness: float, cx: float, cy: float, x0: int, y0: int,
+               h: int, w: int) -> np.ndarray:
+    """(h, w) float32 coverage of a round dab centred at (cx, cy), box origin (x0, y0)."""
+    ys = np.arange(y0, y0 + h, dtype=np.float32)[:, None] + 0.5 - cy
+    xs = np.arange(x0, x0 + w, dtype=np.float32)[None, :] + 0.5 - cx
+    d = np.sqrt(xs * xs + ys * ys) / max(radius, 0.5)
+    inner = min(max(hardness, 0.0), 0.999)
+    t = np.clip((1.0 - d) / (1.0 - inner), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def composite(before: np.ndarray, mask: np.ndarray, params: BrushParams) -> np.ndarray:
+    """Layer pixels for stroke coverage ``mask`` ((h, w) float32) over ``before`` ((h, w, 4) uint8).
+
+    Painting is straight-alpha "over" with ``params.opacity``; erasing scales alpha down. Pixels
+    where ``mask`` is 0 are returned unchanged (byte-exact).
+    """
+    src_a = mask * np.float32(params.opacity)
+    dst = before.astype(np.float32) / 255.0
+    out = dst.copy()
+    if params.erase:
+        out[..., 3] = dst[..., 3] * (1.0 - src_a)
+    else:
+        color = np.asarray(params.color, np.float32) / 255.0
+        keep = dst[..., 3] * (1.0 - src_a)
+        out_a = src_a + keep
+        safe = np.maximum(out_a, 1e-6)[..., None]
+        out[..., :3] = (color * src_a[..., None] + dst[..., :3] * keep[..., None]) / safe
+        out[..., 3] = out_a
+    new = np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.where((mask > 0)[..., None], new, before)
+
+
+class Stroke:
+    """One brush or eraser stroke on ``layer`` ((H, W, 4) uint8, modified in place)."""
+
+    def __init__(self, layer: np.ndarray, params: BrushParams) -> None:
+        self.layer = layer
+        self.params = params
+        self.before: dict[tuple[int, int], np.ndarray] = {}
+        self.mask: dict[tuple[int, int], np.ndarray] = {}
+        self._last: tuple[float, float, float] | None = None
+
+    def _tile_box(self, ty: int, tx: int) -> tuple[int, int, int, int]:
+        h, w = self.layer.shape[:2]
+        y0, x0 = ty * TILE, tx * TILE
+        return y0, x0, min(y0 + TILE, h), min(x0 + TILE, w)
+
+    def _ensure_tile(self, key: tuple[int, int]) -> None:
+        if key not in self.before:
+            y0, x0, y1, x1 = self._tile_box(*key)
+            self.before[key] = self.layer[y0:y1, x0:x1].copy()
+            self.mask[key] = np.zeros((y1 - y0, x1 - x0), np.float32)
+
+    def dab(self, cx: float, cy: float, pressure: float = 1.0) -> tuple[int, int, int, int] | None:
+        """Stamp one dab; return its dirty box (x0, y0, x1, y1) or None when off the layer."""
+        h, w = self.layer.shape[:2]
+        radius = max(0.5, self.params.size * max(pressure, 0.05) / 2.0)
+        x0, y0 = max(0, int(math.floor(cx - radius))), max(0, int(math.floor(cy - radius)))
+        x1, y1 = min(w, int(math.ceil(cx + radius)) + 1), min(h, int(math.ceil(cy + radius)) + 1)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        alpha = _dab_alpha(radius, self.params.hardness, cx, cy, x0, y0, y1 - y0, x1 - x0)
+        for ty in range(y0 // TILE, (y1 - 1) // TILE + 1):
+            for tx in range(x0 // TILE, (x1 - 1) // TILE + 1):
+                self._stamp_tile((ty, tx), alpha, x0, y0, x1, y1)
+        return x0, y0, x1, y1
+
+    def _stamp_tile(self, key: tuple[int, int], alpha: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+        self._ensure_tile(key)
+        ty0, tx0, ty1, tx1 = self._tile_box(*key)
+        iy0, ix0, iy1, ix1 = max(y0, ty0), max(x0, tx0), min(y1, ty1), min(x1, tx1)
+        if iy0 >= iy1 or ix0 >= ix1:
+            return
+        m = self.mask[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
+        np.maximum(m, alpha[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0], out=m)
+        before = self.before[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
+        self.layer[iy0:iy1, ix0:ix1] = composite(before, m, self.params)
+
+    def line_to(self, x: float, y: float, pressure: float = 1.0) -> tuple[int, int, int, int] | None:
+        """Continue the stroke to (x, y) with dabs every quarter radius; return the dirty box."""
+        if self._last is None:
+            self._last = (x, y, pressure)
+            return self.dab(x, y, pressure)
+        lx, ly, lp = self._last
+        dist = math.hypot(x - lx, y - ly)
+        step = max(1.0, self.params.size * max(min(lp, pressure), 0.05) / 8.0)
+        n = max(1, int(math.ceil(dist / step)))
+        box: tuple[int, int, int, int] | None = None
+        for i in range(1, n + 1):
+            t = i / n
+            b = self.dab(lx + (x - lx) * t, ly + (y - ly) * t, lp + (pressure - lp) * t)
+            box = _union(box, b)
+        self._last = (x, y, pressure)
+        return box
+
+    def patches(self) -> list[Patch]:
+        """``(y, x, before, after)`` of every touched tile (after = current layer contents)."""
+        out: list[Patch] = []
+        for key, before in self.before.items():
+            y0, x0, y1, x1 = self._tile_box(*key)
+            after = self.layer[y0:y1, x0:x1]
+            if not np.array_equal(before, after):
+                out.append((y0, x0, before, after.copy()))
+        return out
+
+
+def _union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+    """Union of two (x0, y0, x1, y1) boxes (None = empty)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def fill_mask(line_gray: np.ndarray, x: int, y: int, threshold: float = 0.5) -> np.ndarray | None:
+    """Boolean (H, W) mask of the line-art region containing (x, y) (paper or ink, 4-connected).
+
+    Args:
+        line_gray: (H, W) float32 in [0, 1], 1 = paper.
+        x, y: seed pixel.
+        threshold: values below it are ink (barriers when the seed is on paper).
+
+    Returns:
+        The mask, or None when (x, y) is outside the page.
+    """
+    h, w = line_gray.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    binary = (line_gray >= threshold).astype(np.uint8)
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    cv2.floodFill(binary, flood, (int(x), int(y)), 2, 0, 0, flags=4 | (1 << 8) | cv2.FLOODFILL_MASK_ONLY)
+    return flood[1:-1, 1:-1].astype(bool)
+
+
+def fill_patch(layer: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], opacity: float = 1.0) -> Patch | None:
+    """Fill ``mask`` on ``layer`` (in place) with ``color``; return the patch of the changed box."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    before = layer[y0:y1, x0:x1].copy()
+    params = BrushParams(opacity=opacity, color=color)
+    after = composite(before, mask[y0:y1, x0:x1].astype(np.float32), params)
+    layer[y0:y1, x0:x1] = after
+    return y0, x0, before, after.copy()
+
+
+def apply_patch(layer: np.ndarray, y: int, x: int, pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """Write ``pixels`` into ``layer`` at (y, x); return the box (x0, y0, x1, y1)."""
+    h, w = pixels.shape[:2]
+    layer[y:y + h, x:x + w] = pixels
+    return x, y, x + w, y + h

@@ -1,0 +1,325 @@
+"""Colorization and flats in the background: live previews, full-resolution renders, model choice.
+
+* After each hint edit (debounced) a preview at ``preview_side`` runs in the thread pool; a newer
+  edit cancels the stale run (generation counter + cooperative cancel).
+* :meth:`RenderController.render_full` renders at full resolution with progress and cancel.
+* Flats (``core.flats``) are recomputed in the background after each edit when shown, and the
+  "flats only" mode uses them as the result, so it needs no model.
+
+Results are the colour *without* ink (``preserve_ink=False``): the canvas multiplies the sketch
+over them when "Preserve ink" is on, and export applies the user's choice through ``core.export``.
+All array conversions of page-sized buffers happen in the workers, never in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from mangacolor_app.core.color import to_uint8, to_uint16
+from mangacolor_app.core.errors import MangaColorError, ModelError
+from mangacolor_app.qt.document import Document
+from mangacolor_app.qt.workers import CancelFn, Job, ProgressFn, start_job
+
+__all__ = ["RenderController", "ModelInfo"]
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 1024
+DEBOUNCE_MS = 300
+
+
+class ModelInfo:
+    """What the model picker shows: name, description, source and the model object."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.name: str = model.name
+        self.description: str = getattr(model.manifest, "description", "") or ""
+        self.source: str = getattr(model, "source", "")
+
+
+class _ColorizerCache:
+    """Colorizers by (model name, device), created lazily in worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], Any] = {}
+
+    def get(self, model: Any, device: str) -> Any:
+        from mangacolor_app.inference.pipeline import Colorizer
+
+        key = (str(model.path), device)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = Colorizer(model, device=device)
+            return self._items[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _flats_work(line: np.ndarray, hints_u8: np.ndarray, dpi: float | None, with_result: bool) -> tuple[Any, ...]:
+    """Worker body: flats (uint8 RGBA) and, in flats-only mode, the composite result."""
+    from mangacolor_app.core.flats import compute_flats
+
+    flats = compute_flats(line, hints_u8.astype(np.float32) / np.float32(255.0), dpi=dpi)
+    if not with_result:
+        return to_uint8(flats), None, None
+    alpha = flats[..., 3:4]
+    rgb = flats[..., :3] * alpha + (1.0 - alpha)  # colour only: the canvas/export multiply the ink
+    return to_uint8(flats), to_uint16(rgb), to_uint8(rgb)
+
+
+class RenderController(QObject):
+    """Runs previews, full renders and flats for a :class:`Document`.
+
+    Signals:
+        models_changed(): the model list was refreshed.
+        device_changed(str): text describing the device really in use (provider + notice).
+        preview_busy(bool): a preview is running or not.
+        full_started(), full_progress(int, int), full_finished(bool ok): full-resolution render.
+        error(str): a user-facing failure message.
+    """
+
+    models_changed = Signal()
+    device_changed = Signal(str)
+    preview_busy = Signal(bool)
+    full_started = Signal()
+    full_progress = Signal(int, int)
+    full_finished = Signal(bool)
+    error = Signal(str)
+
+    def __init__(self, doc: Document, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.models: list[ModelInfo] = []
+        self.model_name: str | None = None
+        self.device = "auto"
+        self.live_preview = True
+        self.flats_only = False
+        self.flats_wanted = False
+        self.preview_side = PREVIEW_SIDE
+        self.device_text = "device: not started"
+        self._cache = _ColorizerCache()
+        self._jobs: dict[str, Job] = {}
+        self._generation = 0
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh_background)
+        doc.hints_changed.connect(self.schedule)
+        doc.page_changed.connect(self._on_page)
+
+    # ------------------------------------------------------------------ models
+
+    def refresh_models(self) -> None:
+        """Rescan installed models (registry); keeps the current choice when still present."""
+        from mangacolor_app.inference.registry import ModelRegistry
+
+        try:
+            self.models = [ModelInfo(m) for m in ModelRegistry().list()]
+        except MangaColorError as exc:
+            self.models = []
+            self.error.emit(str(exc))
+        if self.model_name not in {m.name for m in self.models}:
+            self.model_name = self.models[0].name if self.models else None
+        self._cache.clear()
+        self.models_changed.emit()
+
+    def set_model(self, name: str | None) -> None:
+        """Choose the model by name (None: the first available) and refresh the preview."""
+        if name != self.model_name:
+            self.model_name = name
+            if self.doc.project is not None:
+                self.doc.project.model_name = name
+            self.schedule()
+
+    def set_device(self, device: str) -> None:
+        """Request "auto", "cpu" or "cuda" for the next runs."""
+        self.device = device
+        self.schedule()
+
+    def current_model(self) -> Any:
+        """The chosen InstalledModel. Raises ModelError when none is installed/chosen."""
+        for info in self.models:
+            if info.name == self.model_name:
+                return info.model
+        if self.models:
+            return self.models[0].model
+        raise ModelError("no colorization model is installed; use flats-only mode or install a model")
+
+    # ------------------------------------------------------------------ scheduling
+
+    def schedule(self, *_: object) -> None:
+        """(Re)start the debounce timer: previews and flats run shortly after the last edit."""
+        if self.doc.has_page:
+            self._debounce.start()
+
+    def _on_page(self) -> None:
+        self.cancel_all()
+        project = self.doc.project
+        if project is not None and project.model_name and project.model_name in {m.name for m in self.models}:
+            self.model_name = project.model_name
+        self.schedule()
+
+    def cancel_all(self) -> None:
+        """Cancel every running job (their results are then ignored)."""
+        self._generation += 1
+        for job in self._jobs.values():
+            job.cancel()
+
+    def busy(self, kind: str) -> bool:
+        """Whether a job of ``kind`` ("preview", "full", "flats") is running."""
+        return kind in self._jobs
+
+    def refresh_background(self) -> None:
+        """Start the flats and preview jobs for the current hints (cancelling stale ones)."""
+        if not self.doc.has_page or self.busy("full"):
+            return
+        if self.flats_only or self.flats_wanted:
+            self._start_flats()
+        if self.live_preview and not self.flats_only and self.models:
+            self._start_preview()
+
+    def _launch(self, kind: str, fn: Any, on_done: Any) -> Job:
+        old = self._jobs.get(kind)
+        if old is not None:
+            old.cancel()
+        gen = self._generation
+        job = Job(fn, name=kind)
+        job.signals.finished.connect(lambda value, k=kind, g=gen, j=job: self._finished(k, g, j, value, on_done))
+        job.signals.failed.connect(lambda msg, k=kind, j=job: self._failed(k, j, msg))
+        job.signals.cancelled.connect(lambda k=kind, j=job: self._forget(k, j))
+        self._jobs[kind] = job
+        return start_job(job)
+
+    def _forget(self, kind: str, job: Job) -> bool:
+        """Drop ``job`` from the running set; True when it was the current job of its kind."""
+        current = self._jobs.get(kind) is job
+        if current:
+            del self._jobs[kind]
+            if kind == "preview":
+                self.preview_busy.emit(False)
+            if kind == "full":
+                self.full_finished.emit(False)
+        return current
+
+    def _finished(self, kind: str, gen: int, job: Job, value: Any, on_done: Any) -> None:
+        current = self._jobs.get(kind) is job
+        if current:
+            del self._jobs[kind]
+        if current and gen == self._generation and not job.is_cancelled:
+            on_done(value)
+        if kind == "preview":
+            self.preview_busy.emit(False)
+
+    def _failed(self, kind: str, job: Job, message: str) -> None:
+        if self._forget(kind, job):
+            self.error.emit(message)
+
+    # ------------------------------------------------------------------ jobs
+
+    def _inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Page and a private copy of the hint layer (uint8)."""
+        project = self.doc.project
+        assert project is not None
+        return project.page, project.hints.copy()
+
+    def _flats_fn(self) -> Any:
+        line, hints = self.doc.line_gray, self.doc.hints.copy()
+        dpi = self.doc.project.dpi[0] if self.doc.project and self.doc.project.dpi else None
+        with_result = self.flats_only
+        return lambda p, c: _flats_work(line, hints, dpi, with_result)
+
+    def _start_flats(self) -> None:
+        self._launch("flats", self._flats_fn(), self._flats_done)
+
+    def _flats_done(self, value: tuple[Any, ...]) -> None:
+        flats, result16, result8 = value
+        self.doc.set_flats(flats)
+        if result16 is not None:
+            self.doc.set_result(result16, result8)
+
+    def _colorize_fn(self, max_side: int | None) -> Any:
+        page, hints = self._inputs()
+        model, device = self.current_model(), self.device
+        cache = self._cache
+
+        def work(progress: ProgressFn, cancel: CancelFn) -> tuple[Any, ...]:
+            colorizer = cache.get(model, device)
+            hints_f = hints.astype(np.float32) / np.float32(255.0)
+            out = colorizer.colorize(page, hints_f, preserve_ink=False, progress=progress, cancel=cancel,
+                                     max_side=max_side)
+            report = colorizer.device_report
+            u16 = to_uint16(out) if max_side is None else None
+            return u16, to_uint8(out), report
+
+        return work
+
+    def _start_preview(self) -> None:
+        try:
+            fn = self._colorize_fn(self.preview_side)
+        except MangaColorError as exc:
+            self.error.emit(str(exc))
+            return
+        self.preview_busy.emit(True)
+        self._launch("preview", fn, self._preview_done)
+
+    def _preview_done(self, value: tuple[Any, ...]) -> None:
+        _, display, report = value
+        self._report_device(report)
+        if not self.busy("full"):
+            self.doc.set_preview(display)
+
+    def render_full(self) -> bool:
+        """Start the full-resolution render (or flats-only result); False when impossible."""
+        if not self.doc.has_page:
+            return False
+        self.cancel_all()
+        self._jobs.clear()
+        self._debounce.stop()
+        try:
+            fn = self._flats_fn() if self.flats_only else self._colorize_fn(None)
+        except MangaColorError as exc:
+            self.error.emit(str(exc))
+            return False
+        job = self._launch("full", fn, self._flats_full_done if self.flats_only else self._full_done)
+        job.signals.progress.connect(self._on_full_progress)
+        self.full_started.emit()
+        return True
+
+    def _on_full_progress(self, values: tuple[Any, ...]) -> None:
+        if len(values) >= 2:
+            self.full_progress.emit(int(values[0]), int(values[1]))
+
+    def _full_done(self, value: tuple[Any, ...]) -> None:
+        u16, display, report = value
+        self._report_device(report)
+        self.doc.set_result(u16, display)
+        self.full_finished.emit(True)
+
+    def _flats_full_done(self, value: tuple[Any, ...]) -> None:
+        self._flats_done(value)
+        self._report_text("no model needed (flats only)")
+        self.full_finished.emit(True)
+
+    def cancel_full(self) -> None:
+        """Cancel the running full-resolution render."""
+        job = self._jobs.get("full")
+        if job is not None:
+            job.cancel()
+
+    def _report_device(self, report: Any) -> None:
+        provider = getattr(report, "provider", str(report))
+        label = getattr(report, "label", provider)
+        notice = getattr(report, "notice", None)
+        self._report_text(f"{label} ({provider})" + (f" - {notice}" if notice else ""))
+
+    def _report_text(self, text: str) -> None:
+        if text != self.device_text:
+            self.device_text = text
+            self.device_changed.emit(text)
