@@ -1,0 +1,177 @@
+"""The ``mangacolor-train`` command.
+
+Subcommands::
+
+    mangacolor-train fit --config FILE|NAME [--out DIR] [--resume] [--checkpoint CKPT]
+    mangacolor-train export CHECKPOINT -o MODEL.onnx [--fp16] [--name NAME]
+    mangacolor-train finetune STYLE_FOLDER [--from default|CKPT] [-o NAME] [--steps N] [--freeze-encoder]
+    mangacolor-train make-pairs OUT_DIR [-n N] [--size S] [--seed K] [--source FOLDER] [--workers W]
+    mangacolor-train eval MODEL.onnx PAIRS_DIR [--limit N]
+    mangacolor-train weights CHECKPOINT -o WEIGHTS.safetensors   (generator-only weights to ship)
+
+``fit`` runs under ``torchrun`` unchanged (DDP). Exit status: 0 success, 1 failure (one line on stderr),
+2 bad usage, 130 cancelled/interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mangacolor_app.core.errors import CancelledError, MangaColorError
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser for all subcommands."""
+    p = argparse.ArgumentParser(prog="mangacolor-train", description="Train, export and fine-tune MangaColor models.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="train a model from a TOML config")
+    fit.add_argument("--config", required=True, help="TOML file, or a name in training/configs (default, tiny)")
+    fit.add_argument("--out", type=Path, help="run folder (default runs/<config name>)")
+    fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    fit.add_argument("--checkpoint", type=Path, help="resume from this checkpoint instead")
+    fit.add_argument("--steps", type=int, help="override train.steps")
+    exp = sub.add_parser("export", help="export a checkpoint to ONNX")
+    exp.add_argument("checkpoint", type=Path)
+    exp.add_argument("-o", "--output", type=Path, required=True)
+    exp.add_argument("--fp16", action="store_true", help="half-precision variant for GPUs")
+    exp.add_argument("--name", help="manifest model name")
+    ft = sub.add_parser("finetune", help="fine-tune on a folder of colour images and install the model")
+    ft.add_argument("style_folder", type=Path)
+    ft.add_argument("--from", dest="base", default="default", help="'default' (shipped weights) or a checkpoint")
+    ft.add_argument("-o", "--name", help="installed model name")
+    ft.add_argument("--steps", type=int, default=300)
+    ft.add_argument("--freeze-encoder", action="store_true")
+    ft.add_argument("--batch-size", type=int)
+    ft.add_argument("--size", type=int, help="training crop side")
+    mp = sub.add_parser("make-pairs", help="pre-render training pairs (training.data.dataset.render_pairs)")
+    mp.add_argument("out_dir", type=Path)
+    mp.add_argument("-n", type=int, default=4000)
+    mp.add_argument("--size", type=int, default=256)
+    mp.add_argument("--seed", type=int, default=0)
+    mp.add_argument("--source", type=Path, help="folder of colour images (default: procedural)")
+    mp.add_argument("--workers", type=int, default=1)
+    ev = sub.add_parser("eval", help="score an ONNX model on pre-rendered pairs (PSNR, SSIM, CIEDE2000)")
+    ev.add_argument("model", type=Path)
+    ev.add_argument("pairs_dir", type=Path)
+    ev.add_argument("--limit", type=int, default=64)
+    wt = sub.add_parser("weights", help="write generator-only weights (the shipped .safetensors)")
+    wt.add_argument("checkpoint", type=Path)
+    wt.add_argument("-o", "--output", type=Path, required=True)
+    return p
+
+
+def _log_to(folder: Path) -> None:
+    """Also send the log to ``folder/train.log``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    handler = logging.FileHandler(folder / "train.log")
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from training.config import load_config
+    from training.ddp import cleanup, init_distributed
+    from training.trainer import Trainer
+
+    cfg = load_config(args.config)
+    if args.steps:
+        cfg.train.steps = args.steps
+    info = init_distributed()
+    out = args.out or Path("runs") / cfg.name
+    if info.is_main:
+        _log_to(out)
+    try:
+        metrics = Trainer(cfg, out, info=info).fit(resume=args.resume or args.checkpoint is not None,
+                                                   checkpoint=args.checkpoint)
+    finally:
+        cleanup()
+    if info.is_main:
+        print(json.dumps({"step": cfg.train.steps, **metrics}))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.export import export_onnx
+
+    res = export_onnx(args.checkpoint, args.output, fp16=args.fp16, name=args.name)
+    print(json.dumps({"path": str(res.path), "max_abs_diff": res.max_abs_diff, "manifest": res.manifest}))
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.finetune import finetune
+
+    bar = tqdm(total=args.steps, desc="fine-tune")
+
+    def progress(step: int, total: int, loss: float, eta: float) -> None:
+        bar.n = step
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    model = finetune(args.style_folder, base=args.base, name=args.name, steps=args.steps, progress=progress,
+                     freeze_encoder=args.freeze_encoder, batch_size=args.batch_size, size=args.size)
+    bar.close()
+    print(json.dumps({"name": model.name, "path": str(model.path)}))
+    return 0
+
+
+def _make_pairs(args: argparse.Namespace) -> int:
+    from training.data.dataset import render_pairs
+
+    shards = render_pairs(args.out_dir, args.n, args.size, args.seed, args.source, workers=args.workers)
+    print(json.dumps({"out_dir": str(args.out_dir), "pairs": args.n, "shards": len(shards)}))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_onnx
+
+    print(json.dumps(evaluate_onnx(args.model, args.pairs_dir, limit=args.limit)))
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from training.trainer import load_generator, save_weights
+
+    g, cfg, _ = load_generator(args.checkpoint)
+    print(json.dumps({"path": str(save_weights(g, cfg, args.output))}))
+    return 0
+
+
+_COMMANDS = {"fit": _fit, "export": _export, "finetune": _finetune, "make-pairs": _make_pairs, "eval": _eval,
+             "weights": _weights}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mangacolor-train``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except CancelledError:
+        print("mangacolor-train: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("mangacolor-train: interrupted", file=sys.stderr)
+        return 130
+    except (MangaColorError, FileNotFoundError, ValueError) as exc:
+        print(f"mangacolor-train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
