@@ -72,6 +72,7 @@ class BatchOptions:
     flats_only: bool = False
     force: bool = False
     quiet: bool = False
+    unhinted: float | None = None
 
 
 @dataclass

@@ -42,6 +42,17 @@ SUBCOMMANDS = ("colorize", "models", "install", "measure-rf")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+
+def _unit_float(text: str) -> float:
+    """argparse type: a float in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
 def _err(message: str) -> None:
     """One user-facing line on stderr."""
     print(f"mangacolor: error: {message}", file=sys.stderr)
@@ -66,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--batch-size", type=int, help="tiles per model call")
     col.add_argument("--no-ink", action="store_true", help="do not multiply the line art over the colour "
                      "(PSD: Ink layer hidden; --flats-only: bare RGBA flats layer)")
+    col.add_argument("--unhinted", type=_unit_float, metavar="A",
+                     help="0..1: how much of the model's own colour to keep where no hint or flat reaches "
+                     "(0 = clean paper white there; default: the model's own setting)")
     col.add_argument("--format", choices=("png", "tiff", "jpeg", "webp", "psd"),
                      help="output format for a folder or .cbz (default png; a file output uses its extension)")
     col.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8, or 16 for PNG, TIFF and PSD")
@@ -198,7 +212,8 @@ def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Process
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
         flats = _flats_of(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
-        color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, progress=_progress_of(page.name))
+        color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, unhinted=opts.unhinted,
+                                   progress=_progress_of(page.name))
         psd = fmt == "psd"
         layers = ExportLayers(ink=line, color=color, flats=flats if psd else None,
                               hints=hints if psd else None, dpi=dpi)
@@ -231,7 +246,7 @@ def _batch_options(args: argparse.Namespace) -> BatchOptions:
 
     return BatchOptions(output=args.output, hints=args.hints, format=args.format, bit_depth=args.bit_depth,
                         quality=args.quality, preserve_ink=not args.no_ink, flats_only=args.flats_only,
-                        force=args.force, quiet=args.quiet)
+                        force=args.force, quiet=args.quiet, unhinted=args.unhinted)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:

@@ -133,3 +133,15 @@ def test_editor_missing_is_a_clear_message(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.setitem(sys.modules, "mangacolor_app.qt.app", None)  # import fails
     assert main([]) == 2
     assert "editor cannot start" in capsys.readouterr().err
+
+
+def test_unhinted_option(tiny_onnx_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--unhinted 0 without hints gives back the line art; an out-of-range value is a usage error."""
+    src = _write_page(tmp_path / "p.png")
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(src), "-o", str(out), "--unhinted", "0", "--model", str(tiny_onnx_model)]) == 0
+    got = np.asarray(Image.open(out).convert("L"), np.int16)
+    ref = np.asarray(Image.open(src).convert("L"), np.int16)
+    assert np.abs(got - ref).max() <= 2
+    rc = main(["colorize", str(src), "-o", str(out), "--unhinted", "1.5", "--model", str(tiny_onnx_model)])
+    assert rc == 2 and "between 0 and 1" in capsys.readouterr().err

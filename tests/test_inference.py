@@ -216,3 +216,34 @@ def test_session_options_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     monkeypatch.setenv(session_mod.SPIN_ENV, "1")
     assert session_mod._session_options(2, 3).get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
+def test_unhinted_zero_keeps_paper_where_no_hint_reaches(unet_onnx_model: Path) -> None:
+    """unhinted=0: no hints -> exactly the line art (paper x ink); near hints the model's colour stays."""
+    img, hints = _page(96, 128, seed=5)
+    col = Colorizer(unet_onnx_model, device="cpu")
+    line = image_to_line(img)
+    bare = col.colorize(img, None, unhinted=0.0)
+    assert np.abs(bare - line[..., None]).max() <= 1e-5
+    full = col.colorize(img, hints, unhinted=1.0)
+    gated = col.colorize(img, hints, unhinted=0.0)
+    hinted = hints[..., 3] > 0  # hint pixels: confidence 1, so the model's colour is kept
+    assert np.abs(gated[hinted] - full[hinted]).max() <= 1e-5
+    far = np.zeros(line.shape, bool)
+    far[:8, -8:] = True  # a corner far from both hint patches: paper x ink
+    assert np.abs(gated[far] - np.repeat(line[far][:, None], 3, axis=1)).max() <= 0.05
+    assert not np.allclose(gated, full)
+
+
+def test_unhinted_is_validated(tiny_onnx_model: Path) -> None:
+    img, hints = _page(40, 40)
+    with pytest.raises(ValueError, match="unhinted"):
+        Colorizer(tiny_onnx_model, device="cpu").colorize(img, hints, unhinted=1.5)
+
+
+def test_unhinted_gate_keeps_tiled_equal_to_whole(unet_onnx_model: Path) -> None:
+    img, hints = _page(171, 229, seed=2)
+    manifest = read_manifest(unet_onnx_model)
+    whole = Colorizer(unet_onnx_model, device="cpu", tile=1024).colorize(img, hints, unhinted=0.3)
+    tiled = Colorizer(unet_onnx_model, device="cpu", tile=manifest.overlap + 24).colorize(img, hints, unhinted=0.3)
+    assert np.abs(tiled - whole).max() <= 1.0 / 255.0

@@ -125,6 +125,7 @@ class ModelInputBuilder:
         compact: bool = False,
     ) -> None:
         self.channels = validate_channels(channels)
+        self.blur_sigma = blur_sigma
         self.n_channels = channel_count(self.channels)
         if line_gray.ndim != 2:
             raise ValueError(f"line_gray must be (H, W), got shape {line_gray.shape}")
@@ -147,6 +148,11 @@ class ModelInputBuilder:
                 flats = compute_flats(_as_float01(self.line), _as_float01(self.hints))
             if flats is not None:
                 self._flats = np.asarray(flats, dtype=store)
+
+    @property
+    def flats(self) -> np.ndarray | None:
+        """The page's (H, W, 4) flats layer when one was given or computed for a flats token, else None."""
+        return self._flats
 
     def _check_layer(self, layer: np.ndarray | None, what: str) -> np.ndarray | None:
         """Validate an (H, W, 4) page layer against the page shape; None passes through."""

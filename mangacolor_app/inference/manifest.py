@@ -51,6 +51,8 @@ class ModelManifest:
     ``channels`` are input channel tokens in model order; ranges are (lo, hi) with lo < hi;
     ``size_multiple`` is a power of two; ``overlap``/``preferred_tile`` are pixels;
     ``receptive_radius`` is None when unknown; ``gflop_per_mp`` is None when unknown.
+    ``unhinted_strength`` in [0, 1] is how much of the model's own colour is kept where no hint
+    and no flat reaches (1 = all of it; 0 = clean paper white there; see ``pipeline.gate_plane``).
     """
 
     name: str
@@ -71,6 +73,7 @@ class ModelManifest:
     hint_blur_sigma: float = 0.05
     fp16: bool = False
     gflop_per_mp: float | None = None
+    unhinted_strength: float = 1.0
 
     @property
     def in_channels(self) -> int:
@@ -135,6 +138,7 @@ class ModelManifest:
             hint_blur_sigma=_float(d.get("hint_blur_sigma", 0.05), "hint_blur_sigma"),
             fp16=_bool(d.get("fp16", False), "fp16"),
             gflop_per_mp=None if d.get("gflop_per_mp") is None else _float(d["gflop_per_mp"], "gflop_per_mp"),
+            unhinted_strength=_float(d.get("unhinted_strength", 1.0), "unhinted_strength"),
         )
         m._check_values()
         return m
@@ -158,6 +162,8 @@ class ModelManifest:
             raise ModelError(f"preferred_tile ({self.preferred_tile}) must be larger than overlap ({self.overlap})")
         if not (0.0 < self.hint_blur_sigma <= 1.0):
             raise ModelError(f"hint_blur_sigma must be in (0, 1], got {self.hint_blur_sigma}")
+        if not 0.0 <= self.unhinted_strength <= 1.0:
+            raise ModelError(f"unhinted_strength must be in [0, 1], got {self.unhinted_strength}")
         if self.gflop_per_mp is not None and self.gflop_per_mp < 0:
             raise ModelError(f"gflop_per_mp must be >= 0, got {self.gflop_per_mp}")
 

@@ -87,6 +87,8 @@ def make_tile_fn(
     ink_plane: bool = False,
     preserve_ink: bool = True,
     ink_index: int | None = None,
+    gate_index: int | None = None,
+    unhinted: float = 1.0,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The per-tile model function for ``core.tiling``: (N, h, w, C[+1]) float32 -> (N, h, w, 3).
 
@@ -97,6 +99,9 @@ def make_tile_fn(
         preserve_ink: multiply the colour by the page luma (only with ``ink_plane`` or ``ink_index``).
         ink_index: channel of the input batch that holds the page luma in [0, 1] (e.g. the model's
             own ``line`` channel, so that no extra plane is needed); wins over ``ink_plane``.
+        gate_index: channel of the input batch holding the hint confidence (:func:`gate_plane`);
+            with ``unhinted`` < 1 the colour fades to paper white where the confidence is low.
+        unhinted: share of the model's own colour kept where no hint or flat reaches, in [0, 1].
 
     Returns:
         fn with outputs float32 in [0, 1] (clipped), C-contiguous (N, h, w, 3).
@@ -124,6 +129,9 @@ def make_tile_fn(
             lab -= np.array([0.0, 128.0, 128.0], np.float32)
             y = np.ascontiguousarray(lab_to_rgb(lab).transpose(0, 3, 1, 2), dtype=np.float32)
         np.clip(y, 0.0, 1.0, out=y)
+        if gate_index is not None and unhinted < 1.0:  # y = g*y + (1-g)*paper, g = conf + (1-conf)*a
+            keep = np.float32(1.0 - unhinted) * (1.0 - np.clip(batch[:, None, :, :, gate_index], 0.0, 1.0))
+            y -= keep * (y - np.float32(1.0))
         if ink is not None and preserve_ink:  # = core.composite.preserve_ink, strength 1, in NCHW
             y *= np.clip(batch[:, None, :, :, ink], 0.0, 1.0)
         return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
@@ -193,6 +201,7 @@ class Colorizer:
         cancel: CancelFn | None = None,
         out_dtype: Any = np.float32,
         max_side: int | None = None,
+        unhinted: float | None = None,
     ) -> np.ndarray:
         """Colorize one page.
 
@@ -206,6 +215,8 @@ class Colorizer:
             cancel: polled between tile batches; True raises CancelledError.
             out_dtype: np.float32 (range [0, 1]) or np.uint8 (page buffer kept uint8).
             max_side: preview mode: downscale so the longer side is at most this (output at that size).
+            unhinted: share of the model's own colour kept where no hint or flat reaches, in [0, 1]
+                (0 = clean paper white there); None = the manifest's ``unhinted_strength``.
 
         Returns:
             (H, W, 3) RGB of ``out_dtype`` (reduced size with ``max_side``).
@@ -225,12 +236,23 @@ class Colorizer:
             line, hints, self.manifest.channels, flats=flats,
             blur_sigma=self.manifest.hint_blur_sigma, compact=line.size > _COMPACT_PIXELS,
         )
+        strength = self.manifest.unhinted_strength if unhinted is None else float(unhinted)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"unhinted must be in [0, 1], got {strength}")
+        extra: list[Callable[[int, int, int, int], np.ndarray]] = []
+        n_in = self.manifest.in_channels
         if "line" in self.manifest.channels:  # the model's own line channel carries the luma for the ink
-            reader, ink = builder.read_region, _channel_offset(self.manifest.channels, "line")
-            fn = make_tile_fn(self.session, self.manifest, preserve_ink=preserve_ink, ink_index=ink)
+            ink = _channel_offset(self.manifest.channels, "line")
         else:
-            reader = _reader_with_line(builder)
-            fn = make_tile_fn(self.session, self.manifest, ink_plane=True, preserve_ink=preserve_ink)
+            extra.append(ModelInputBuilder(builder.line, None, ["line"]).read_region)
+            ink = n_in
+        gate = None
+        if strength < 1.0:
+            extra.append(gate_plane(builder, hints, flats))
+            gate = n_in + len(extra) - 1
+        reader = builder.read_region if not extra else _reader_with_planes(builder, extra)
+        fn = make_tile_fn(self.session, self.manifest, preserve_ink=preserve_ink, ink_index=ink,
+                          gate_index=gate, unhinted=strength)
         return tiling.run_tiled_with_retry(
             reader, fn, tile=self.tile_shape_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
             out_channels=3, is_oom=is_oom, shape_hw=shape, batch_size=self.batch_size,
@@ -294,14 +316,30 @@ def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(line, size, interpolation=cv2.INTER_AREA)
 
 
-def _reader_with_line(builder: ModelInputBuilder) -> Callable[[int, int, int, int], np.ndarray]:
-    """Region reader returning the model input plus the page luma as one extra last plane."""
-    line_only = ModelInputBuilder(builder.line, None, ["line"])
+def gate_plane(
+    builder: ModelInputBuilder, hints: np.ndarray | None, flats: np.ndarray | None
+) -> Callable[[int, int, int, int], np.ndarray]:
+    """Region reader of the hint confidence, (h, w, 1) float32 in [0, 1]: max(flats alpha, blurred-hint
+    confidence). 1 inside regions the flats fill from a hint and near hint strokes, falling to 0 far
+    from any hint; all 0 without hints. Page-wide encodings are computed once (flats reused)."""
+    conf = ModelInputBuilder(builder.line, hints, ["flats_mask", "hint_blur_conf"],
+                             flats=builder.flats if builder.flats is not None else flats,
+                             blur_sigma=builder.blur_sigma)
 
     def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
-        region = builder.read_region(y0, x0, h, w)
-        line = line_only.read_region(y0, x0, h, w)
-        return np.concatenate([region, line], axis=2)
+        return conf.read_region(y0, x0, h, w).max(axis=2, keepdims=True)
+
+    return read
+
+
+def _reader_with_planes(
+    builder: ModelInputBuilder, extra: Sequence[Callable[[int, int, int, int], np.ndarray]]
+) -> Callable[[int, int, int, int], np.ndarray]:
+    """Region reader returning the model input followed by the planes of ``extra`` (ink, gate)."""
+
+    def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        parts = [builder.read_region(y0, x0, h, w)] + [plane(y0, x0, h, w) for plane in extra]
+        return np.concatenate(parts, axis=2)
 
     return read
 
