@@ -145,6 +145,7 @@ class Config:
     version: str = "1.0"
     description: str = "MangaColor default colorizer: line art + hints + flats -> colour (U-Net, L1 + PatchGAN)."
     seed: int = 1234
+    unhinted_strength: float = 1.0  # manifest: share of the model's colour kept where no hint/flat reaches
     model: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscConfig = field(default_factory=DiscConfig)
     loss: LossConfig = field(default_factory=LossConfig)

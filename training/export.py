@@ -156,6 +156,7 @@ def build_manifest(cfg: Config, g: UNetGenerator, *, radius: int, overlap: int, 
         "preferred_tile": tile, "trained_with_hints": bool(_HINT_TOKENS & set(cfg.model.channels)),
         "hint_blur_sigma": 0.05, "fp16": fp16,
         "gflop_per_mp": round(count_flops_per_mp(g, g.in_channels), 2),
+        "unhinted_strength": float(cfg.unhinted_strength),
     }
 
 
@@ -208,8 +209,11 @@ def export_generator(g: UNetGenerator, cfg: Config, out: str | Path, *, fp16: bo
     return ExportResult(dst, manifest, diff)
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, name: str | None = None) -> ExportResult:
+def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, name: str | None = None,
+                unhinted: float | None = None) -> ExportResult:
     """Export the generator of a training checkpoint (``training.trainer`` format) to ONNX.
+
+    ``unhinted`` overrides the config's ``unhinted_strength`` written into the manifest.
 
     Raises:
         ModelError: unreadable checkpoint, parity failure, or a model the app cannot read.
@@ -217,4 +221,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, 
     from training.trainer import load_generator
 
     g, cfg, _ = load_generator(checkpoint)
+    if unhinted is not None:
+        cfg.unhinted_strength = float(unhinted)
     return export_generator(g, cfg, out, fp16=fp16, name=name)
