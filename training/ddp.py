@@ -122,4 +122,5 @@ def barrier(info: DistInfo) -> None:
 def cleanup() -> None:
     """Destroy the process group if one is active."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # no rank tears gloo down while a peer still talks to it (SIGABRT at exit)
         dist.destroy_process_group()

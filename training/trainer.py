@@ -389,6 +389,7 @@ class Trainer:
             if tc.ckpt_every and self.step % tc.ckpt_every == 0:
                 barrier(self.info)
         bar.close()
+        barrier(self.info)  # rank 0 validates and saves last: every rank waits before the group is destroyed
         if self.tb is not None:
             self.tb.close()
         return metrics
