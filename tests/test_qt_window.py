@@ -324,3 +324,32 @@ def test_export_through_core_export(qtbot, make_window, tmp_path) -> None:  # ty
     exported = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
     assert exported.dtype == np.uint16 and exported.shape == (120, 160, 3)
     assert exported[21, 50].max() < 20000  # ink preserved on the box outline
+
+
+def test_preview_reduced_after_release_with_flats_following(qtbot, make_window, installed_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Live preview: no run while the button is held, reduced size after the release (one tile when
+    larger than the model's tile), the shown flats layer computed after it; full render full size."""
+    win = make_window()
+    win.render.refresh_models()
+    win.render.preview_side = 80
+    open_page(qtbot, win, write_page(tmp_path / "page.png"))
+    qtbot.waitUntil(lambda: win.doc.result_u8 is not None and not win.render.busy("preview"), timeout=60000)
+    win.layers_dock.flats.setChecked(True)
+    qtbot.waitUntil(lambda: win.doc.flats_u8 is not None and not win.render.busy("flats")
+                    and not win.render.busy("preview"), timeout=60000)
+    win.doc.set_preview(np.zeros((2, 2, 3), np.uint8))
+    win.doc.set_flats(None)
+    win.canvas.zoom, win.canvas.offset = 1.0, QPointF(0.0, 0.0)
+    win.tools.set_tool("brush")
+    win.tools.set_color(QColor(200, 40, 40))
+    qtbot.mousePress(win.canvas, Qt.MouseButton.LeftButton, pos=QPoint(30, 50))
+    qtbot.mouseMove(win.canvas, QPoint(90, 50))
+    win.render.refresh_background()  # the debounce firing mid-stroke
+    assert not win.render.busy("preview") and not win.render.busy("flats")
+    qtbot.mouseRelease(win.canvas, Qt.MouseButton.LeftButton, pos=QPoint(90, 50))
+    qtbot.waitUntil(lambda: win.doc.result_u8 is not None and win.doc.result_u8.shape[0] > 2
+                    and win.doc.flats_u8 is not None, timeout=60000)
+    assert win.doc.result_is_preview and win.doc.result_u8.shape == (60, 80, 3)
+    assert win.doc.flats_u8.shape == (120, 160, 4) and win.doc.flats_u8[50, 60, 3] == 255
+    colorize(qtbot, win)
+    assert not win.doc.result_is_preview and win.doc.result_u8.shape == (120, 160, 3)

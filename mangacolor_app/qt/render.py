@@ -1,7 +1,12 @@
 """Colorization and flats in the background: live previews, full-resolution renders, model choice.
 
 * After each hint edit (debounced) a preview at ``preview_side`` runs in the thread pool; a newer
-  edit cancels the stale run (generation counter + cooperative cancel).
+  edit cancels the stale run (generation counter + cooperative cancel). While a mouse button is held
+  (a stroke in progress) the preview waits for the release, so no run is wasted mid-stroke.
+* Preview latency budget (issue "The editor": preview within 300 ms of the stroke on a 1 MP page, two
+  CPU cores, default model; measured by ``benchmarks/editor_preview.py``): short debounce, reduced
+  resolution (``PREVIEW_SIDE`` on the long side), one tile (no overlap recomputed), the page luma the
+  document already holds and the hint layer shrunk in uint8 before any float conversion.
 * :meth:`RenderController.render_full` renders at full resolution with progress and cancel.
 * Flats (``core.flats``) are recomputed in the background after each edit when shown, and the
   "flats only" mode uses them as the result, so it needs no model.
@@ -17,8 +22,10 @@ import logging
 import threading
 from typing import Any
 
+import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 
 from mangacolor_app.core.color import to_uint8, to_uint16
 from mangacolor_app.core.errors import MangaColorError, ModelError
@@ -29,8 +36,13 @@ __all__ = ["RenderController", "ModelInfo"]
 
 logger = logging.getLogger(__name__)
 
-PREVIEW_SIDE = 1024
-DEBOUNCE_MS = 300
+#: long side of the live preview (pixels). 640 (0.41 MP on a square page): the default model costs
+#: ~0.36 CPU-s/MP, so ~150 ms even if its two threads get only one core, and the preview stays within
+#: 300 ms with flats, encodings and the debounce (768 needs both cores idle: ~300 ms).
+PREVIEW_SIDE = 640
+#: quiet time after the last hint change before the preview starts. Strokes are already coalesced
+#: by waiting for the mouse release, so this only merges bursts of edits (undo/redo, fills).
+DEBOUNCE_MS = 40
 
 
 class ModelInfo:
@@ -48,20 +60,40 @@ class _ColorizerCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[str, str], Any] = {}
+        self._items: dict[tuple[str, str, int | None], Any] = {}
 
-    def get(self, model: Any, device: str) -> Any:
+    def get(self, model: Any, device: str, tile: int | None = None) -> Any:
+        """The colorizer of ``model`` on ``device`` (``tile``: tile side, None = the manifest's).
+
+        Colorizers differing only by tile share the cached onnxruntime session."""
         from mangacolor_app.inference.pipeline import Colorizer
 
-        key = (str(model.path), device)
+        key = (str(model.path), device, tile)
         with self._lock:
             if key not in self._items:
-                self._items[key] = Colorizer(model, device=device)
+                self._items[key] = Colorizer(model, device=device, tile=tile)
             return self._items[key]
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def _preview_shape(h: int, w: int, max_side: int) -> tuple[int, int]:
+    """(h, w) of a page of ``h`` x ``w`` downscaled so its long side is <= ``max_side`` (the rounding of
+    ``inference.pipeline`` so the pre-shrunk hints need no second resize)."""
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return h, w
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _shrink_hints_u8(hints: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of the (H, W, 4) uint8 hint layer to ``shape`` (what ``fit_hints``
+    would do after the float conversion, at a quarter of the memory traffic)."""
+    if hints.shape[:2] == shape:
+        return hints
+    return cv2.resize(hints, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def _flats_work(line: np.ndarray, hints_u8: np.ndarray, dpi: float | None, with_result: bool) -> tuple[Any, ...]:
@@ -109,6 +141,7 @@ class RenderController(QObject):
         self._cache = _ColorizerCache()
         self._jobs: dict[str, Job] = {}
         self._generation = 0
+        self._flats_after_preview = False
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.refresh_background)
         doc.hints_changed.connect(self.schedule)
@@ -180,10 +213,25 @@ class RenderController(QObject):
         """Start the flats and preview jobs for the current hints (cancelling stale ones)."""
         if not self.doc.has_page or self.busy("full"):
             return
+        if QGuiApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            self._debounce.start()  # a stroke in progress: wait for the release
+            return
+        preview = self.live_preview and not self.flats_only and bool(self.models)
+        self._flats_after_preview = False
         if self.flats_only or self.flats_wanted:
-            self._start_flats()
-        if self.live_preview and not self.flats_only and self.models:
+            if preview:
+                self._flats_after_preview = True  # the shown flats layer waits: the preview has the cores
+            else:
+                self._start_flats()
+        if preview:
             self._start_preview()
+
+    def _start_deferred_flats(self) -> None:
+        """Start the flats job that waited for the preview (when still wanted)."""
+        if self._flats_after_preview:
+            self._flats_after_preview = False
+            if self.doc.has_page and not self.busy("full") and (self.flats_only or self.flats_wanted):
+                self._start_flats()
 
     def _launch(self, kind: str, fn: Any, on_done: Any) -> Job:
         old = self._jobs.get(kind)
@@ -204,6 +252,7 @@ class RenderController(QObject):
             del self._jobs[kind]
             if kind == "preview":
                 self.preview_busy.emit(False)
+                self._start_deferred_flats()
             if kind == "full":
                 self.full_finished.emit(False)
         return current
@@ -216,6 +265,8 @@ class RenderController(QObject):
             on_done(value)
         if kind == "preview":
             self.preview_busy.emit(False)
+            if current:
+                self._start_deferred_flats()
 
     def _failed(self, kind: str, job: Job, message: str) -> None:
         if self._forget(kind, job):
@@ -245,13 +296,25 @@ class RenderController(QObject):
             self.doc.set_result(result16, result8)
 
     def _colorize_fn(self, max_side: int | None) -> Any:
+        """Worker body: full resolution (``max_side`` None) or a one-tile preview at ``max_side``."""
         page, hints = self._inputs()
         model, device = self.current_model(), self.device
         cache = self._cache
+        tile: int | None = None
+        shape: tuple[int, int] = (int(hints.shape[0]), int(hints.shape[1]))
+        if max_side is not None:
+            if self.doc.line_gray is not None:
+                page = self.doc.line_gray  # the luma the model reads, already computed for the page
+            shape = _preview_shape(hints.shape[0], hints.shape[1], max_side)
+            multiple = max(1, int(getattr(model.manifest, "size_multiple", 1) or 1))
+            side = -(-max(shape) // multiple) * multiple
+            if side > int(getattr(model.manifest, "preferred_tile", 0) or 0):
+                tile = side  # the whole preview in one tile: no overlap computed twice
 
         def work(progress: ProgressFn, cancel: CancelFn) -> tuple[Any, ...]:
-            colorizer = cache.get(model, device)
-            hints_f = hints.astype(np.float32) / np.float32(255.0)
+            colorizer = cache.get(model, device, tile)
+            shrunk = hints if max_side is None else _shrink_hints_u8(hints, shape)
+            hints_f = shrunk.astype(np.float32) / np.float32(255.0)
             out = colorizer.colorize(page, hints_f, preserve_ink=False, progress=progress, cancel=cancel,
                                      max_side=max_side)
             report = colorizer.device_report
@@ -282,6 +345,7 @@ class RenderController(QObject):
         self.cancel_all()
         self._jobs.clear()
         self._debounce.stop()
+        self._flats_after_preview = False
         try:
             fn = self._flats_fn() if self.flats_only else self._colorize_fn(None)
         except MangaColorError as exc:
