@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder  # noqa: E402
 from mangacolor_app.core.tiling import axis_weights  # noqa: E402
-from mangacolor_app.inference.manifest import ModelManifest, write_manifest_metadata  # noqa: E402
+from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_manifest_metadata  # noqa: E402
 from mangacolor_app.inference.pipeline import Colorizer, make_tile_fn, measure_model_overlap  # noqa: E402
 from mangacolor_app.inference.session import get_session, physical_cores  # noqa: E402
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="benchmark this .onnx instead of the default architecture")
     ap.add_argument("--builtin", action="store_true", help="use the built-in U-Net, not training/models/unet.py")
     ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side; the tile AREA budget is its square")
-    ap.add_argument("--overlap", type=int, help="default: recommended_overlap(measured receptive radius)")
+    ap.add_argument("--overlap", type=int, help="default: recommended_overlap(measured receptive radius), and never less than a given --model's manifest overlap")
     ap.add_argument("--threads", type=int, default=physical_cores())
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -330,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         if model is None:
             model, net, label, in_ch = export_model(Path(tmp), builtin=args.builtin)
         radius, measured_overlap = measure_model_overlap(model, size=512)
+        if args.model is not None:  # a trained model's manifest overlap is sized for its architecture bound:
+            measured_overlap = max(measured_overlap, read_manifest(model).overlap)  # a probe can underestimate
         overlap = args.overlap if args.overlap is not None else measured_overlap
         result: dict = {"model": label, "receptive_radius": radius, "overlap": overlap, "tile_area_budget": f"{args.tile}^2",
                         "threads": args.threads, "ort_spinning": os.environ.get("MANGACOLOR_ORT_SPIN", "0") == "1"}

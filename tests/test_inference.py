@@ -168,6 +168,15 @@ def test_measure_model_overlap_writes_sidecar(tiny_onnx_model: Path, tmp_path: P
     assert (m.receptive_radius, m.overlap) == (radius, overlap) and model.with_suffix(".json").is_file()
 
 
+def test_measure_model_overlap_never_shrinks_the_manifest_overlap(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    """A one-pixel probe can underestimate a trained model's reach: writing keeps a larger stored overlap."""
+    model = tmp_path / "m.onnx"
+    shutil.copyfile(tiny_onnx_model, model)
+    write_sidecar(model, read_manifest(model).replace(overlap=64, preferred_tile=128))
+    radius, overlap = measure_model_overlap(model, write=True)
+    assert blend_margin(64) > radius and overlap == 64 and read_manifest(model).overlap == 64
+
+
 def test_colorize_uses_rectangular_plan_with_less_waste(unet_onnx_model: Path) -> None:
     c = Colorizer(unet_onnx_model, device="cpu", tile=c_tile(unet_onnx_model))
     h, w = 241, 187

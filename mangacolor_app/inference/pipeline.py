@@ -352,7 +352,9 @@ def measure_model_overlap(
     Args:
         model_path: the ``.onnx`` model.
         size: probe image side (default: large enough for the model's size multiple).
-        write: store ``receptive_radius`` and ``overlap`` into the sidecar ``<stem>.json``.
+        write: store ``receptive_radius`` and ``overlap`` into the sidecar ``<stem>.json``. The stored
+            overlap never shrinks: a one-pixel probe can underestimate a trained model's reach (clamped
+            outputs hide small changes), while the manifest's overlap may be the architecture's bound.
 
     Returns:
         (radius, overlap) in pixels.
@@ -369,7 +371,11 @@ def measure_model_overlap(
     size = size or _round_up(max(256, 16 * m), m)
     radius = int(measure_receptive_radius(fn, manifest.in_channels, size, m))
     overlap = int(recommended_overlap(radius, m))
+    if overlap < manifest.overlap:
+        logger.info("%s: measured overlap %d is below the manifest's %d; keeping the manifest's",
+                    model_path, overlap, manifest.overlap)
     if write:
+        overlap = max(overlap, manifest.overlap)
         tile = max(manifest.preferred_tile, _round_up(overlap + m, m))
         write_sidecar(model_path, manifest.replace(receptive_radius=radius, overlap=overlap, preferred_tile=tile))
         logger.info("wrote receptive_radius=%d overlap=%d to the sidecar of %s", radius, overlap, model_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,8 @@ def run_editor(args: Any) -> int:
     """
     page = getattr(args, "page", None)
     screenshot = getattr(args, "screenshot", None)
+    if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot needs no screen
     app = create_app()
     settings = EditorSettings()
     apply_theme(app, settings.theme)
