@@ -353,3 +353,38 @@ def test_preview_reduced_after_release_with_flats_following(qtbot, make_window, 
     assert win.doc.flats_u8.shape == (120, 160, 4) and win.doc.flats_u8[50, 60, 3] == 255
     colorize(qtbot, win)
     assert not win.doc.result_is_preview and win.doc.result_u8.shape == (120, 160, 3)
+
+
+def test_retrain_dialog_finetunes_the_shipped_model(qtbot, make_window, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The dialog runs the real training.finetune from the shipped weights and adds the model to the picker."""
+    from mangacolor_app.qt import retrain
+
+    shipped = Path(__file__).resolve().parent.parent / "resources" / "models"
+    if not (shipped / "mangacolor-default.safetensors").is_file():
+        pytest.skip("no shipped default weights in resources/models")
+    bundled = tmp_path / "bundled"
+    shutil.copytree(shipped, bundled)
+    monkeypatch.setenv("MANGACOLOR_BUNDLED_MODELS", str(bundled))
+    style = tmp_path / "style"
+    style.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(4):  # small coloured "pages": flat shapes with ink outlines on paper
+        page = np.full((160, 160, 3), 250, np.uint8)
+        for _ in range(5):
+            c = tuple(int(v) for v in rng.integers(0, 160, 2))
+            colour = tuple(int(v) for v in rng.integers(40, 250, 3))
+            cv2.circle(page, c, int(rng.integers(15, 50)), colour, -1, cv2.LINE_AA)
+            cv2.circle(page, c, int(rng.integers(15, 50)), (20, 20, 20), 2, cv2.LINE_AA)
+        cv2.imwrite(str(style / f"p{i}.png"), page)
+    win = make_window()
+    win.render.refresh_models()
+    dialog = retrain.RetrainDialog(win.render, win)
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(style))
+    dialog.name.setText("test-style")
+    dialog.steps.setValue(10)
+    with qtbot.waitSignal(dialog.model_ready, timeout=240000) as ready:
+        dialog.start.click()
+    assert ready.args == ["test-style"]
+    assert "test-style" in {m.name for m in win.render.models}
+    assert dialog.progress.value() == 10 and "Done" in dialog.status.text()
