@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -190,7 +191,10 @@ def render_pairs(out_dir: str | Path, n: int, size: int = 256, seed: int = 0, so
     jobs = [(str(out), k, s, min(s + shard_size, n), size, seed, src, tokens)
             for k, s in enumerate(range(0, n, shard_size))]
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers, initializer=worker_init) as pool:
+        # spawn, not fork: a forked child of a process whose thread pools (OpenMP, onnxruntime, Qt)
+        # hold locks can deadlock; spawn is also what Windows and macOS do anyway.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, initializer=worker_init, mp_context=ctx) as pool:
             paths = list(pool.map(_render_shard, jobs))
     else:
         paths = [_render_shard(j) for j in jobs]
