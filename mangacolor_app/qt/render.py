@@ -24,6 +24,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
@@ -247,6 +248,8 @@ class RenderController(QObject):
 
     def _forget(self, kind: str, job: Job) -> bool:
         """Drop ``job`` from the running set; True when it was the current job of its kind."""
+        if not self._alive():
+            return False
         current = self._jobs.get(kind) is job
         if current:
             del self._jobs[kind]
@@ -257,7 +260,14 @@ class RenderController(QObject):
                 self.full_finished.emit(False)
         return current
 
+    def _alive(self) -> bool:
+        """False once the window (and with it this controller or its document) was destroyed: a worker
+        may still finish afterwards, and its result then has nowhere to go."""
+        return shiboken6.isValid(self) and shiboken6.isValid(self.doc)
+
     def _finished(self, kind: str, gen: int, job: Job, value: Any, on_done: Any) -> None:
+        if not self._alive():
+            return
         current = self._jobs.get(kind) is job
         if current:
             del self._jobs[kind]
