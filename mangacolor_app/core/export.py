@@ -29,6 +29,7 @@ from mangacolor_app.core.color import to_uint8, to_uint16
 from mangacolor_app.core.composite import alpha_over, multiply
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.imageio import save_image
+from mangacolor_app.core.imagesave import resolve_format
 
 __all__ = ["ExportLayers", "EXPORT_FORMATS", "PSD_LAYER_NAMES", "export_page", "export_flats_png", "composite_layers"]
 
@@ -88,11 +89,7 @@ def _check_layers(layers: ExportLayers, path: Path) -> None:
 
 def _resolve_format(path: Path, fmt: str | None) -> str:
     """Canonical format (png, tiff, jpeg, webp, psd) from ``fmt`` or the extension."""
-    key = (fmt or path.suffix).lower().lstrip(".")
-    if key not in EXPORT_FORMATS:
-        what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
-        raise ImageSaveError(f"cannot export: unknown {what} (use png, tif, jpg, webp or psd)", path)
-    return EXPORT_FORMATS[key]
+    return resolve_format(path, fmt, EXPORT_FORMATS, "export", "png, tif, jpg, webp or psd")
 
 
 def composite_layers(layers: ExportLayers, preserve_ink: bool = True) -> npt.NDArray[np.float32]:

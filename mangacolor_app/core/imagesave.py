@@ -28,13 +28,22 @@ logger = logging.getLogger(__name__)
 _SAVE_FORMATS = {"png": "PNG", "tif": "TIFF", "tiff": "TIFF", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP"}
 
 
+def resolve_format(path: Path, fmt: str | None, table: dict[str, str], action: str, choices: str) -> str:
+    """``table[key]`` for ``fmt`` or, without one, the file extension of ``path`` (case-insensitive).
+
+    Raises:
+        ImageSaveError: unknown format, e.g. "cannot save: unknown image file extension '.gif' (use ...)".
+    """
+    key = (fmt or path.suffix).lower().lstrip(".")
+    if key not in table:
+        what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
+        raise ImageSaveError(f"cannot {action}: unknown {what} (use {choices})", path)
+    return table[key]
+
+
 def _resolve_format(path: Path, fmt: str | None) -> str:
     """Pillow format name from ``fmt`` or the file extension; ImageSaveError when unknown."""
-    key = (fmt or path.suffix).lower().lstrip(".")
-    if key not in _SAVE_FORMATS:
-        what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
-        raise ImageSaveError(f"cannot save: unknown image {what} (use png, tif, jpg, webp or bmp)", path)
-    return _SAVE_FORMATS[key]
+    return resolve_format(path, fmt, _SAVE_FORMATS, "save", "png, tif, jpg, webp or bmp")
 
 
 def _check_save_args(target: Path, image: np.ndarray, fmt: str, quality: int, bit_depth: int) -> None:
