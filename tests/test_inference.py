@@ -210,7 +210,7 @@ def test_tile_fn_ink_from_line_channel_equals_extra_plane(unet_onnx_model: Path)
     with_plane = make_tile_fn(c.session, c.manifest, ink_plane=True)(np.concatenate([x, x[..., :1]], axis=3))
     with_index = make_tile_fn(c.session, c.manifest, ink_index=0)(x)
     plain = make_tile_fn(c.session, c.manifest)(x)
-    assert with_index.flags.c_contiguous and with_index.shape == (2, 32, 40, 3) and with_index.dtype == np.float32
+    assert with_index.transpose(0, 3, 1, 2).flags.c_contiguous and with_index.shape == (2, 32, 40, 3) and with_index.dtype == np.float32
     assert np.array_equal(with_plane, with_index)
     assert np.allclose(with_index, plain * x[..., :1], atol=1e-6) and 0 <= plain.min() and plain.max() <= 1
 
@@ -256,3 +256,21 @@ def test_unhinted_gate_keeps_tiled_equal_to_whole(unet_onnx_model: Path) -> None
     whole = Colorizer(unet_onnx_model, device="cpu", tile=1024).colorize(img, hints, unhinted=0.3)
     tiled = Colorizer(unet_onnx_model, device="cpu", tile=manifest.overlap + 24).colorize(img, hints, unhinted=0.3)
     assert np.abs(tiled - whole).max() <= 1.0 / 255.0
+
+
+def test_no_hint_with_unhinted_zero_skips_the_model(unet_onnx_model: Path) -> None:
+    """Nothing hinted and unhinted colour faded out: the page is paper x ink, returned without a model
+    run (one progress step instead of one per tile), in both output dtypes and without ink."""
+    col = Colorizer(unet_onnx_model, device="cpu", tile=read_manifest(unet_onnx_model).overlap + 24)
+    img = (np.random.default_rng(3).random((120, 150)) * 255).astype(np.uint8)
+    calls: list[tuple[int, int]] = []
+    out8 = col.colorize(img, np.zeros((120, 150, 4), np.float32), unhinted=0.0, out_dtype=np.uint8,
+                        progress=lambda d, n: calls.append((d, n)))
+    assert calls == [(1, 1)]
+    assert out8.dtype == np.uint8 and np.array_equal(out8, np.repeat(img[:, :, None], 3, axis=2))
+    out32 = col.colorize(img, None, unhinted=0.0)
+    assert out32.dtype == np.float32 and np.allclose(out32[..., 1], img / 255.0, atol=1e-6)
+    assert np.array_equal(col.colorize(img, None, unhinted=0.0, preserve_ink=False), np.ones((120, 150, 3), np.float32))
+    calls.clear()
+    col.colorize(img, None, unhinted=0.5, progress=lambda d, n: calls.append((d, n)))
+    assert len(calls) == col.plan_for(120, 150).n_tiles > 1  # partly kept colour: the model runs

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mangacolor_app.core.model_inputs import channel_count
 from training.data import augment, lineart, screentone
 from training.data.dataset import (DEFAULT_CHANNELS, CachedPairDataset, PairDataset, make_pair,
                                    render_pairs)
@@ -208,6 +209,20 @@ def test_render_pairs_round_trip(tmp_path: Path) -> None:
             assert float((c[k] - l[k]).abs().max()) <= 0.5 / 255 + 1e-6
     cropped = CachedPairDataset(tmp_path / "cache", crop=32)[4]
     assert cropped["input"].shape == (len_channels(), 32, 32) and cropped["target"].shape == (3, 32, 32)
+
+
+def test_cached_pairs_give_a_subset_of_their_channels(tmp_path: Path) -> None:
+    """An ablation trains on the same pairs without some channels: the planes are picked by token."""
+    render_pairs(tmp_path / "cache", n=2, size=32, seed=4, workers=1, shard_size=2)
+    full = CachedPairDataset(tmp_path / "cache", flip=False)
+    sub = CachedPairDataset(tmp_path / "cache", flip=False, channels=["line", "flats_mask"])
+    assert sub.channels == ("line", "flats_mask") and sub[1]["input"].shape == (2, 32, 32)
+    tokens = list(full.channels)
+    mask_at = channel_count(tokens[: tokens.index("flats_mask")])
+    assert np.array_equal(sub[1]["input"][0].numpy(), full[1]["input"][0].numpy())
+    assert np.array_equal(sub[1]["input"][1].numpy(), full[1]["input"][mask_at].numpy())
+    with pytest.raises(ValueError, match="hint_blur_rgb"):
+        CachedPairDataset(tmp_path / "cache", channels=["line", "hint_blur_rgb"])
 
 
 def test_render_pairs_same_with_workers(tmp_path: Path) -> None:

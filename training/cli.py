@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     fit.add_argument("--checkpoint", type=Path, help="resume from this checkpoint instead")
     fit.add_argument("--steps", type=int, help="override train.steps")
+    fit.add_argument("--threads", type=int, help="override train.threads (CPU threads; e.g. 1 per run for two runs at once)")
     exp = sub.add_parser("export", help="export a checkpoint to ONNX")
     exp.add_argument("checkpoint", type=Path)
     exp.add_argument("-o", "--output", type=Path, required=True)
@@ -89,6 +90,8 @@ def _fit(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.steps:
         cfg.train.steps = args.steps
+    if args.threads:
+        cfg.train.threads = args.threads
     info = init_distributed()
     out = args.out or Path("runs") / cfg.name
     if info.is_main:

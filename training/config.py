@@ -9,7 +9,7 @@ Layout of the TOML file (every key optional; defaults below)::
 
     [model]          # -> training.models.unet.GeneratorConfig
     channels = ["line", "hint_rgb", "hint_mask", "flats_rgb", "flats_mask"]
-    widths = [12, 24, 48, 96]
+    widths = [16, 32, 48, 96]
     bottleneck_blocks = 1
     norm = "none"                   # or "pixel"; never a spatial norm (tiling)
     residual = true

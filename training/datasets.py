@@ -13,7 +13,8 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
     """Training and held-out validation sets for ``cfg.data`` (see :class:`training.config.DataConfig`).
 
     Raises:
-        ConfigError: a cached pair folder whose channels differ from the model's.
+        ConfigError: a cached pair folder that lacks some of the model's channels (a folder with more
+            channels is fine: the model's planes are picked from it, e.g. for an ablation without flats).
     """
     from training.data.dataset import CachedPairDataset, PairDataset
 
@@ -22,9 +23,10 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
         return (PairDataset(d.style_dir, size=d.size, seed=cfg.seed, length=d.train_length, channels=ch),
                 PairDataset(d.style_dir, size=d.size, seed=cfg.seed + 7919, length=d.val_count, channels=ch))
     if d.pairs_dir:
-        full = CachedPairDataset(d.pairs_dir, flip=False, preload=True)
-        if tuple(full.channels) != ch:
-            raise ConfigError(f"pairs have channels {list(full.channels)}, the model wants {list(ch)}", d.pairs_dir)
+        try:
+            full = CachedPairDataset(d.pairs_dir, flip=False, preload=True, channels=ch)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; the model wants {list(ch)}", d.pairs_dir) from exc
         n = len(full)
         if n <= d.val_count:
             raise ConfigError(f"only {n} pairs, fewer than val_count + 1", d.pairs_dir)

@@ -144,7 +144,7 @@ def architecture_radius(cfg: Config) -> int:
 
 
 def build_manifest(cfg: Config, g: UNetGenerator, *, radius: int, overlap: int, fp16: bool,
-                   name: str | None = None, preferred_tile: int = 512) -> dict[str, Any]:
+                   name: str | None = None, preferred_tile: int = 1024) -> dict[str, Any]:
     """The manifest dict (DEVELOPERS.md fields) for an exported generator."""
     m = g.size_multiple
     tile = max(preferred_tile, -(-(2 * overlap + m) // m) * m)

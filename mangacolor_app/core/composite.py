@@ -7,11 +7,12 @@ paper and 0 = black ink. Alpha is straight (not premultiplied).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["multiply", "preserve_ink", "alpha_over"]
+__all__ = ["multiply", "preserve_ink", "alpha_over", "has_alpha", "paper_with_ink"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,3 +128,36 @@ def alpha_over(
     out *= alpha
     out += d
     return out
+
+
+def has_alpha(layer: np.ndarray | None) -> bool:
+    """True when an (H, W, 4) RGBA layer has any pixel with alpha > 0."""
+    return layer is not None and bool((layer[..., 3] > 0).any())
+
+
+def paper_with_ink(line: np.ndarray, preserve_ink: bool, out_dtype: Any) -> np.ndarray:
+    """(H, W, 3) white paper, times the line luma with ``preserve_ink``: what the colorize pipeline
+    gives with no hint anywhere when unhinted colour is faded out.
+
+    Args:
+        line: (H, W) luma, uint8 or float32 in [0, 1] (1 = paper).
+        preserve_ink: multiply the paper by the line (else plain white).
+        out_dtype: np.float32 (range [0, 1]) or np.uint8 (rounded to nearest, as the tiling core does).
+
+    Raises:
+        ValueError: another ``out_dtype``.
+    """
+    dtype = np.dtype(out_dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
+        raise ValueError(f"out_dtype must be float32 or uint8, got {dtype}")
+    if not preserve_ink:
+        return np.full((*line.shape, 3), 255 if dtype == np.uint8 else 1.0, dtype=dtype)
+    if line.dtype == np.uint8 and dtype == np.uint8:
+        luma = line
+    elif line.dtype == np.uint8:
+        luma = line.astype(np.float32) * np.float32(1.0 / 255.0)
+    elif dtype == np.uint8:
+        luma = (np.clip(line, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+    else:
+        luma = np.clip(line, 0.0, 1.0).astype(np.float32, copy=False)
+    return np.repeat(luma[:, :, None], 3, axis=2)

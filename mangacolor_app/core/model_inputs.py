@@ -54,6 +54,8 @@ CHANNEL_WIDTHS: dict[str, int] = {
 PAGE_WIDE_TOKENS: frozenset[str] = frozenset({"hint_blur_rgb", "hint_blur_conf", "flats_rgb", "flats_mask"})
 
 _BLUR_TOKENS = ("hint_blur_rgb", "hint_blur_conf")
+#: integer line-art dtypes (by ``dtype.char``) and the factor to [0, 1]
+_INT_SCALE: dict[str, np.float32] = {"B": np.float32(1.0 / 255.0), "H": np.float32(1.0 / 65535.0)}
 _FLATS_TOKENS = ("flats_rgb", "flats_mask")
 
 
@@ -172,43 +174,87 @@ class ModelInputBuilder:
         """
         y1 = self.shape[0] if y1 is None else y1
         x1 = self.shape[1] if x1 is None else x1
-        return self._assemble(slice(y0, y1), slice(x0, x1), y1 - y0, x1 - x0)
+        return self.read_planes(*_window(self.shape, y0, x0, y1 - y0, x1 - x0)).transpose(1, 2, 0)
 
     def read_region(self, y0: int, x0: int, h: int, w: int) -> np.ndarray:
         """(h, w, C) float32 window of the input of the page extended by reflection (``np.pad``
-        "reflect" semantics) beyond its bottom/right borders: a region reader for ``core.tiling``."""
-        ph, pw = self.shape
-        if y0 >= 0 and x0 >= 0 and y0 + h <= ph and x0 + w <= pw:
-            return self._assemble(slice(y0, y0 + h), slice(x0, x0 + w), h, w)
-        return self._assemble(_reflect(ph, y0, h), _reflect(pw, x0, w), h, w)
+        "reflect" semantics) beyond its bottom/right borders: a region reader for ``core.tiling``.
 
-    def _assemble(self, ys: slice | np.ndarray, xs: slice | np.ndarray, h: int, w: int) -> np.ndarray:
-        """Build the (h, w, C) input for rows ``ys`` and columns ``xs`` (slices or index arrays)."""
-        out = np.zeros((h, w, self.n_channels), dtype=np.float32)
-        wanted = set(self.channels)
+        The result is a channel-last VIEW of a C-contiguous (C, h, w) array, so that a model taking
+        NCHW input gets it without a copy (``region.transpose(2, 0, 1)`` is contiguous).
+        """
+        return self.read_planes(*_window(self.shape, y0, x0, h, w)).transpose(1, 2, 0)
+
+    def window(self, y0: int, x0: int, h: int, w: int) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+        """Rows and columns of an (h, w) window at (y0, x0) of the reflect-extended page, for
+        :meth:`read_planes`: slices inside the page, reflect index arrays beyond its borders."""
+        return _window(self.shape, y0, x0, h, w)
+
+    def read_planes(self, ys: slice | np.ndarray, xs: slice | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Write the input planes for rows ``ys`` and columns ``xs`` (slices or index arrays).
+
+        Args:
+            ys, xs: the window (see :func:`_window`).
+            out: optional float32 (>= C, h, w) buffer whose first C planes are written (the caller
+                may keep further planes of its own there); allocated when None.
+
+        Returns:
+            ``out`` (or the new (C, h, w) float32 array).
+        """
+        h = _length(ys, self.shape[0])
+        w = _length(xs, self.shape[1])
+        if out is None:
+            out = np.empty((self.n_channels, h, w), dtype=np.float32)
         enc = None
-        if self.hints is not None and wanted & {"hint_rgb", "hint_mask"}:
+        if self.hints is not None and {"hint_rgb", "hint_mask"} & set(self.channels):
             from mangacolor_app.core.hints import encode_hint_mask
 
             enc = encode_hint_mask(_as_float01(_take(self.hints, ys, xs)))
         c = 0
         for token in self.channels:
             width = CHANNEL_WIDTHS[token]
-            dst = out[:, :, c : c + width]
+            self._write_token(token, out[c : c + width], ys, xs, enc)
             c += width
-            if token == "line":
-                dst[:, :, 0] = _as_float01(_take(self.line, ys, xs))
-            elif token == "hint_rgb" and enc is not None:
-                dst[...] = enc[:, :, :3]
-            elif token == "hint_mask" and enc is not None:
-                dst[...] = enc[:, :, 3:4]
-            elif token in _BLUR_TOKENS and self._blur is not None:
-                blur = _take(self._blur, ys, xs)
-                dst[...] = blur[:, :, :3] if token == "hint_blur_rgb" else blur[:, :, 3:4]
-            elif token in _FLATS_TOKENS and self._flats is not None:
-                flats = _take(self._flats, ys, xs).astype(np.float32)
-                dst[...] = flats[:, :, :3] * flats[:, :, 3:4] if token == "flats_rgb" else flats[:, :, 3:4]
         return out
+
+    def _write_token(self, token: str, dst: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray,
+                     enc: np.ndarray | None) -> None:
+        """Fill the (width, h, w) planes ``dst`` of one channel token (zeros when it has no data)."""
+        if token == "line":
+            src = _take(self.line, ys, xs)
+            scale = _INT_SCALE.get(src.dtype.char)
+            if scale is None:
+                dst[0] = src
+            else:
+                np.multiply(src, scale, out=dst[0], casting="unsafe")
+        elif token in ("hint_rgb", "hint_mask") and enc is not None:
+            sel = enc[:, :, :3] if token == "hint_rgb" else enc[:, :, 3:4]
+            dst[...] = sel.transpose(2, 0, 1)
+        elif token in _BLUR_TOKENS and self._blur is not None:
+            blur = _take(self._blur, ys, xs)
+            sel = blur[:, :, :3] if token == "hint_blur_rgb" else blur[:, :, 3:4]
+            dst[...] = sel.transpose(2, 0, 1)
+        elif token in _FLATS_TOKENS and self._flats is not None:
+            flats = _take(self._flats, ys, xs)
+            if token == "flats_mask":
+                dst[0] = flats[:, :, 3]
+            else:
+                np.multiply(flats[:, :, :3].transpose(2, 0, 1), flats[None, :, :, 3], out=dst, casting="unsafe")
+        else:
+            dst[...] = 0.0
+
+
+def _window(shape: tuple[int, int], y0: int, x0: int, h: int, w: int) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """Rows and columns of an (h, w) window at (y0, x0): slices inside the page, reflect indices beyond."""
+    ph, pw = shape
+    if y0 >= 0 and x0 >= 0 and y0 + h <= ph and x0 + w <= pw:
+        return slice(y0, y0 + h), slice(x0, x0 + w)
+    return _reflect(ph, y0, h), _reflect(pw, x0, w)
+
+
+def _length(idx: slice | np.ndarray, size: int) -> int:
+    """Number of positions a slice (within ``size``) or an index array selects."""
+    return len(range(*idx.indices(size))) if isinstance(idx, slice) else int(len(idx))
 
 
 def _reflect(size: int, start: int, count: int) -> np.ndarray:
@@ -255,4 +301,4 @@ def build_model_input(
         HintError: hints/flats of the wrong shape.
     """
     builder = ModelInputBuilder(line_gray, hints, channels, flats=flats, blur_sigma=blur_sigma)
-    return builder.crop()
+    return np.ascontiguousarray(builder.crop())

@@ -25,6 +25,7 @@ import numpy as np
 
 from mangacolor_app.core import tiling
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
+from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+#: Writes planes of a page window: ``(ys, xs, out)`` with ``out`` float32 (k, h, w), filled in place.
+PlaneWriter = Callable[[Any, Any, np.ndarray], Any]
 
 #: Pages above this many pixels keep page-wide hint encodings as float16.
 _COMPACT_PIXELS = 8_000_000
@@ -104,7 +107,9 @@ def make_tile_fn(
         unhinted: share of the model's own colour kept where no hint or flat reaches, in [0, 1].
 
     Returns:
-        fn with outputs float32 in [0, 1] (clipped), C-contiguous (N, h, w, 3).
+        fn with outputs float32 in [0, 1] (clipped), (N, h, w, 3): a channel-last view of the
+        session's (N, 3, h, w) output. Batches that are channel-last views of planar (N, C, h, w)
+        arrays (as ``ModelInputBuilder.read_region`` returns) reach the session without a copy.
     """
     lo, hi = manifest.input_range
     olo, ohi = manifest.output_range
@@ -116,7 +121,7 @@ def make_tile_fn(
         x = batch[..., :n_in]
         if (lo, hi) != (0.0, 1.0):
             x = x * np.float32(hi - lo) + np.float32(lo)
-        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)
+        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)  # no copy for planar readers
         y = session.run([manifest.output_name], {manifest.input_name: nchw})[0]
         y = np.asarray(y, dtype=np.float32)  # (N, 3, h, w), ORT's own buffer: modified in place
         if not y.flags.writeable:
@@ -134,7 +139,7 @@ def make_tile_fn(
             y -= keep * (y - np.float32(1.0))
         if ink is not None and preserve_ink:  # = core.composite.preserve_ink, strength 1, in NCHW
             y *= np.clip(batch[:, None, :, :, ink], 0.0, 1.0)
-        return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+        return y.transpose(0, 2, 3, 1)  # a view: the tiling core blends it in place, no copy
 
     return fn
 
@@ -232,19 +237,25 @@ class Colorizer:
             hints = fit_hints(hints, shape)
         if flats is not None:
             flats = fit_hints(flats, shape)
+        strength = self.manifest.unhinted_strength if unhinted is None else float(unhinted)
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"unhinted must be in [0, 1], got {strength}")
+        if strength == 0.0 and not has_alpha(hints) and not has_alpha(flats):
+            # nothing is hinted and unhinted colour is faded out entirely: the result is paper (times
+            # the ink), whatever the model says, so the model is not run at all
+            if progress is not None:
+                progress(1, 1)
+            return paper_with_ink(line, preserve_ink, out_dtype)
         builder = ModelInputBuilder(
             line, hints, self.manifest.channels, flats=flats,
             blur_sigma=self.manifest.hint_blur_sigma, compact=line.size > _COMPACT_PIXELS,
         )
-        strength = self.manifest.unhinted_strength if unhinted is None else float(unhinted)
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"unhinted must be in [0, 1], got {strength}")
-        extra: list[Callable[[int, int, int, int], np.ndarray]] = []
+        extra: list[PlaneWriter] = []
         n_in = self.manifest.in_channels
         if "line" in self.manifest.channels:  # the model's own line channel carries the luma for the ink
             ink = _channel_offset(self.manifest.channels, "line")
         else:
-            extra.append(ModelInputBuilder(builder.line, None, ["line"]).read_region)
+            extra.append(ModelInputBuilder(builder.line, None, ["line"]).read_planes)
             ink = n_in
         gate = None
         if strength < 1.0:
@@ -316,30 +327,35 @@ def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(line, size, interpolation=cv2.INTER_AREA)
 
 
-def gate_plane(
-    builder: ModelInputBuilder, hints: np.ndarray | None, flats: np.ndarray | None
-) -> Callable[[int, int, int, int], np.ndarray]:
-    """Region reader of the hint confidence, (h, w, 1) float32 in [0, 1]: max(flats alpha, blurred-hint
+def gate_plane(builder: ModelInputBuilder, hints: np.ndarray | None, flats: np.ndarray | None) -> PlaneWriter:
+    """Writer of the hint confidence plane, float32 in [0, 1]: max(flats alpha, blurred-hint
     confidence). 1 inside regions the flats fill from a hint and near hint strokes, falling to 0 far
     from any hint; all 0 without hints. Page-wide encodings are computed once (flats reused)."""
     conf = ModelInputBuilder(builder.line, hints, ["flats_mask", "hint_blur_conf"],
                              flats=builder.flats if builder.flats is not None else flats,
                              blur_sigma=builder.blur_sigma)
 
-    def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
-        return conf.read_region(y0, x0, h, w).max(axis=2, keepdims=True)
+    def write(ys: slice | np.ndarray, xs: slice | np.ndarray, out: np.ndarray) -> None:
+        both = conf.read_planes(ys, xs)
+        np.maximum(both[0], both[1], out=out[0])
 
-    return read
+    return write
 
 
 def _reader_with_planes(
-    builder: ModelInputBuilder, extra: Sequence[Callable[[int, int, int, int], np.ndarray]]
+    builder: ModelInputBuilder, extra: Sequence[PlaneWriter]
 ) -> Callable[[int, int, int, int], np.ndarray]:
-    """Region reader returning the model input followed by the planes of ``extra`` (ink, gate)."""
+    """Region reader returning the model input followed by one plane per ``extra`` writer (ink, gate):
+    a channel-last view of one planar (C + len(extra), h, w) buffer, written in place."""
+    n = builder.n_channels
 
     def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
-        parts = [builder.read_region(y0, x0, h, w)] + [plane(y0, x0, h, w) for plane in extra]
-        return np.concatenate(parts, axis=2)
+        ys, xs = builder.window(y0, x0, h, w)
+        buf = np.empty((n + len(extra), h, w), dtype=np.float32)
+        builder.read_planes(ys, xs, out=buf)
+        for k, write in enumerate(extra):
+            write(ys, xs, buf[n + k : n + k + 1])
+        return buf.transpose(1, 2, 0)
 
     return read
 

@@ -222,13 +222,17 @@ class CachedPairDataset(Dataset):
     """
 
     def __init__(self, directory: str | Path, *, crop: int | None = None, flip: bool = True,
-                 preload: bool | None = None) -> None:
+                 preload: bool | None = None, channels: Sequence[str] | None = None) -> None:
         self.dir = Path(directory)
         meta_path = self.dir / META_NAME
         if not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path}: missing (not a render_pairs folder)")
         self.meta = json.loads(meta_path.read_text())
         self.channels = tuple(self.meta["channels"])
+        self._planes: np.ndarray | None = None
+        if channels is not None and tuple(channels) != self.channels:
+            self._planes = _plane_index(self.channels, channels, self.dir)
+            self.channels = tuple(channels)
         self.size, self.n, self.shard_size = int(self.meta["size"]), int(self.meta["n"]), int(self.meta["shard_size"])
         self.crop, self.flip = crop, flip
         c = channel_count(self.channels) + 3
@@ -260,6 +264,8 @@ class CachedPairDataset(Dataset):
         k, j = divmod(int(index), self.shard_size)
         shard = self._shard(k)
         inp, tgt = shard["input"][j], shard["target"][j]
+        if self._planes is not None:
+            inp = inp[self._planes]
         rng = np.random.default_rng()
         if self.crop is not None and self.crop < self.size:
             y, x = rng.integers(0, self.size - self.crop + 1, 2)
@@ -269,3 +275,19 @@ class CachedPairDataset(Dataset):
         scale = np.float32(1 / 255)
         return {"input": torch.from_numpy(np.ascontiguousarray(inp).astype(np.float32) * scale),
                 "target": torch.from_numpy(np.ascontiguousarray(tgt).astype(np.float32) * scale)}
+
+
+def _plane_index(stored: Sequence[str], wanted: Sequence[str], where: Path) -> np.ndarray:
+    """Indices of the input planes of the ``wanted`` tokens within pairs stored with ``stored`` tokens.
+
+    Raises:
+        ValueError: a wanted token the pairs do not have (names the folder).
+    """
+    starts, pos = {}, 0
+    for tok in stored:
+        starts[tok] = (pos, pos + channel_count([tok]))
+        pos = starts[tok][1]
+    missing = [t for t in validate_channels(wanted) if t not in starts]
+    if missing:
+        raise ValueError(f"{where}: pairs have channels {list(stored)}, not {missing}")
+    return np.concatenate([np.arange(*starts[t]) for t in wanted])

@@ -70,7 +70,7 @@ class GeneratorConfig:
     """
 
     channels: tuple[str, ...] = ("line", "hint_rgb", "hint_mask", "flats_rgb", "flats_mask")
-    widths: tuple[int, ...] = (12, 24, 48, 96)
+    widths: tuple[int, ...] = (16, 32, 48, 96)
     bottleneck_blocks: int = 0
     norm: str = "none"
     residual: bool = True
