@@ -20,25 +20,42 @@ Saving is atomic (:func:`~mangacolor_app.core.atomic.atomic_write`). Reading ref
 that escape the archive (``../``, absolute paths, drive letters) with a :class:`ProjectError`.
 Autosaves live in :func:`~mangacolor_app.core.paths.autosave_dir`; an autosave whose writing
 process is gone is offered for recovery by :func:`find_recoverable`.
+
+This module is the public import path: the data classes live in
+:mod:`mangacolor_app.core.project_model` and the archive reading/writing in
+:mod:`mangacolor_app.core.project_archive`; both are re-exported here. Autosave is defined here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
-import cv2
-import numpy as np
-
-from mangacolor_app.core.atomic import atomic_write
-from mangacolor_app.core.errors import ImageSaveError, ProjectError
+from mangacolor_app.core.errors import ProjectError
+from mangacolor_app.core.project_archive import (  # noqa: F401 - re-exported: this is the public import path
+    _MAX_MEMBER_BYTES,
+    FORMAT_VERSION,
+    MANIFEST,
+    PROJECT_SUFFIX,
+    _decode_png,
+    _encode_png,
+    _manifest,
+    _member_name,
+    _page_storage,
+    _project_from,
+    _read_manifest,
+    _read_member,
+    _to_float,
+    _validate_layers,
+    check_member_names,
+    load_project,
+    read_manifest,
+    save_project,
+)
+from mangacolor_app.core.project_model import _HEX, NamedColor, Palette, Project  # noqa: F401 - re-exported
 
 __all__ = [
     "PROJECT_SUFFIX",
@@ -57,311 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-PROJECT_SUFFIX = ".mcproj"
-FORMAT_VERSION = 1
-MANIFEST = "project.json"
-_MAX_MEMBER_BYTES = 4 * 1024**3
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-@dataclass
-class NamedColor:
-    """A palette colour: a display name (e.g. "Hero hair") and ``#rrggbb``."""
-
-    name: str
-    hex: str
-
-    def __post_init__(self) -> None:
-        if not _HEX.match(self.hex):
-            raise ValueError(f"not a #rrggbb colour: {self.hex!r}")
-        self.hex = self.hex.lower()
-
-
-@dataclass
-class Palette:
-    """Per-project colours: named swatches and most-recently-used colours (newest first)."""
-
-    swatches: list[NamedColor] = field(default_factory=list)
-    recent: list[str] = field(default_factory=list)
-    max_recent: int = 12
-
-    def push_recent(self, hex_color: str) -> None:
-        """Move ``hex_color`` (``#rrggbb``) to the front of the recent colours."""
-        hex_color = NamedColor("", hex_color).hex
-        if hex_color in self.recent:
-            self.recent.remove(hex_color)
-        self.recent.insert(0, hex_color)
-        del self.recent[self.max_recent :]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "swatches": [{"name": c.name, "hex": c.hex} for c in self.swatches],
-            "recent": list(self.recent),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Palette:
-        """Inverse of :meth:`to_dict`. Raises ``ValueError``/``KeyError``/``TypeError`` on bad data."""
-        swatches = [NamedColor(str(s["name"]), str(s["hex"])) for s in data.get("swatches", [])]
-        recent = [NamedColor("", str(h)).hex for h in data.get("recent", [])]
-        return cls(swatches=swatches, recent=recent)
-
-
-@dataclass
-class Project:
-    """Everything the editor saves about one page.
-
-    Attributes:
-        page: (H, W, 3) float32 RGB in [0, 1].
-        hints: (H, W, 4) uint8 RGBA hint layer (straight alpha; alpha 0 = no hint).
-        palette: project colours.
-        model_name: the chosen model's name, or None for the default.
-        settings: small JSON-able editor settings (hint opacity, preserve ink, ...).
-        result: (H, W, 3) uint16 last colorization, or None.
-        source_path: where the page was loaded from (informative).
-        dpi: the page's (x, y) resolution, or None.
-    """
-
-    page: np.ndarray
-    hints: np.ndarray
-    palette: Palette = field(default_factory=Palette)
-    model_name: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    result: np.ndarray | None = None
-    source_path: str | None = None
-    dpi: tuple[float, float] | None = None
-
-    @classmethod
-    def new(cls, page: np.ndarray, **kwargs: Any) -> Project:
-        """A project for ``page`` ((H, W, 3) float32) with an empty hint layer."""
-        h, w = page.shape[:2]
-        return cls(page=page, hints=np.zeros((h, w, 4), np.uint8), **kwargs)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of the page."""
-        return int(self.page.shape[0]), int(self.page.shape[1])
-
-    def hints_float(self) -> np.ndarray:
-        """The hint layer as (H, W, 4) float32 RGBA in [0, 1] (the array contract form)."""
-        return self.hints.astype(np.float32) / np.float32(255.0)
-
-    def result_float(self) -> np.ndarray | None:
-        """The result as (H, W, 3) float32 in [0, 1], or None."""
-        if self.result is None:
-            return None
-        return self.result.astype(np.float32) / np.float32(65535.0)
-
-    def set_result_float(self, rgb: np.ndarray | None) -> None:
-        """Store a float32 (H, W, 3) result, quantised to the uint16 storage form."""
-        if rgb is None:
-            self.result = None
-            return
-        self.result = np.round(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
-
-
-# --------------------------------------------------------------------------------------- encoding
-
-
-def _encode_png(image: np.ndarray, path: Path) -> bytes:
-    """PNG bytes of a uint8/uint16 RGB(A) image (RGB order). Raises ImageSaveError."""
-    if image.ndim == 3 and image.shape[2] == 4:
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
-    else:
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ImageSaveError("cannot encode a project layer as PNG", path)
-    return buf.tobytes()
-
-
-def _decode_png(data: bytes, channels: int, member: str, path: Path) -> np.ndarray:
-    """Decode PNG bytes to an RGB(A) uint8/uint16 array with ``channels`` channels."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.ndim != 3 or arr.shape[2] != channels:
-        raise ProjectError(f"the layer {member} is not a {channels}-channel PNG", path)
-    code = cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB
-    return cv2.cvtColor(arr, code)
-
-
-def _page_storage(page: np.ndarray) -> np.ndarray:
-    """The page as uint8 when that is exact, else uint16."""
-    as8 = np.round(page * 255.0).astype(np.uint8)
-    if np.array_equal(as8.astype(np.float32) / np.float32(255.0), page):
-        return as8
-    return np.round(np.clip(page, 0.0, 1.0) * 65535.0).astype(np.uint16)
-
-
-def _to_float(arr: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> float32 [0, 1]."""
-    scale = 255.0 if arr.dtype == np.uint8 else 65535.0
-    return arr.astype(np.float32) / np.float32(scale)
-
-
-def _manifest(project: Project, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON manifest of ``project``."""
-    h, w = project.size
-    data: dict[str, Any] = {
-        "format": FORMAT_VERSION,
-        "app": "mangacolor",
-        "saved_at": time.time(),
-        "page": {"member": "page.png", "width": w, "height": h, "source_path": project.source_path,
-                 "dpi": list(project.dpi) if project.dpi else None},
-        "hints": {"member": "hints.png"},
-        "result": {"member": "result.png"} if project.result is not None else None,
-        "palette": project.palette.to_dict(),
-        "model": project.model_name,
-        "settings": project.settings,
-    }
-    if extra:
-        data.update(extra)
-    return data
-
-
-def _validate_layers(project: Project, path: Path) -> None:
-    """Raise ProjectError when the layers' shapes or dtypes are inconsistent."""
-    h, w = project.size
-    if project.hints.shape != (h, w, 4) or project.hints.dtype != np.uint8:
-        raise ProjectError(f"hint layer must be ({h}, {w}, 4) uint8, got {project.hints.shape}", path)
-    if project.result is not None and (project.result.shape != (h, w, 3) or project.result.dtype != np.uint16):
-        raise ProjectError(f"result must be ({h}, {w}, 3) uint16, got {project.result.shape}", path)
-
-
-def save_project(path: str | os.PathLike[str], project: Project, *, extra: dict[str, Any] | None = None) -> Path:
-    """Atomically write ``project`` to ``path``.
-
-    Args:
-        path: target file (``.mcproj`` by convention).
-        project: what to save.
-        extra: additional manifest keys (used by autosave).
-
-    Returns:
-        ``Path(path)``.
-
-    Raises:
-        ProjectError: the layers do not fit the page.
-        ImageSaveError: the folder is missing or not writable, or the disk is full.
-    """
-    target = Path(path)
-    _validate_layers(project, target)
-    manifest = json.dumps(_manifest(project, extra), indent=1, sort_keys=True).encode("utf-8")
-    members = {"page.png": _encode_png(_page_storage(project.page), target),
-               "hints.png": _encode_png(project.hints, target)}
-    if project.result is not None:
-        members["result.png"] = _encode_png(project.result, target)
-    with atomic_write(target) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr(MANIFEST, manifest, compress_type=zipfile.ZIP_DEFLATED)
-            for name, data in members.items():
-                zf.writestr(name, data)
-    logger.info("saved project %s", target)
-    return target
-
-
-# ---------------------------------------------------------------------------------------- reading
-
-
-def check_member_names(names: list[str], path: Path) -> None:
-    """Refuse archive member names that could escape the project's folder.
-
-    Raises:
-        ProjectError: a name is absolute, has a drive letter, or contains a ``..`` component.
-    """
-    for name in names:
-        norm = name.replace("\\", "/")
-        parts = PurePosixPath(norm).parts
-        if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in parts:
-            raise ProjectError(f"unsafe member path {name!r} in the project file (refused)", path)
-
-
-def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
-    """Bytes of member ``name``; ProjectError when it is missing, too large or corrupt."""
-    try:
-        info = zf.getinfo(name)
-    except KeyError as exc:
-        raise ProjectError(f"the project file has no {name}", path) from exc
-    if info.file_size > _MAX_MEMBER_BYTES:
-        raise ProjectError(f"the member {name} is too large ({info.file_size} bytes)", path)
-    try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ProjectError(f"the member {name} is corrupt ({exc})", path) from exc
-
-
-def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    """The parsed and version-checked manifest."""
-    try:
-        data = json.loads(_read_member(zf, MANIFEST, path).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"the manifest {MANIFEST} is not valid JSON ({exc})", path) from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
-        version = data.get("format") if isinstance(data, dict) else None
-        raise ProjectError(f"unknown project format version {version!r}", path)
-    return data
-
-
-def _member_name(entry: Any, path: Path) -> str:
-    """The member name in a manifest layer entry, checked for safety."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("member"), str):
-        raise ProjectError("the manifest has a malformed layer entry", path)
-    check_member_names([entry["member"]], path)
-    return str(entry["member"])
-
-
-def _project_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> Project:
-    """Build the Project from an opened, name-checked archive."""
-    page_name = _member_name(manifest.get("page"), path)
-    page = _to_float(_decode_png(_read_member(zf, page_name, path), 3, page_name, path))
-    hints_name = _member_name(manifest.get("hints"), path)
-    hints = _decode_png(_read_member(zf, hints_name, path), 4, hints_name, path)
-    result = None
-    if manifest.get("result"):
-        result_name = _member_name(manifest["result"], path)
-        result = _decode_png(_read_member(zf, result_name, path), 3, result_name, path).astype(np.uint16)
-    try:
-        palette = Palette.from_dict(manifest.get("palette") or {})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProjectError(f"the palette is malformed ({exc})", path) from exc
-    dpi = manifest["page"].get("dpi")
-    project = Project(page=page, hints=hints.astype(np.uint8), palette=palette,
-                      model_name=manifest.get("model"), settings=dict(manifest.get("settings") or {}),
-                      result=result, source_path=manifest["page"].get("source_path"),
-                      dpi=tuple(dpi) if dpi else None)  # type: ignore[arg-type]
-    _validate_layers(project, path)
-    return project
-
-
-def load_project(path: str | os.PathLike[str]) -> Project:
-    """Read a project file.
-
-    Raises:
-        ProjectError: missing/unreadable file, not a zip, unsafe member paths, unknown version,
-            missing or corrupt layers, layers whose sizes do not match the page.
-    """
-    source = Path(path)
-    try:
-        zf = zipfile.ZipFile(source, "r")
-    except FileNotFoundError as exc:
-        raise ProjectError("the project file does not exist", source) from exc
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"not a MangaColor project file ({exc})", source) from exc
-    with zf:
-        check_member_names(zf.namelist(), source)
-        manifest = _read_manifest(zf, source)
-        return _project_from(zf, manifest, source)
-
-
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Only the manifest of a project file (cheap). Raises ProjectError like :func:`load_project`."""
-    source = Path(path)
-    try:
-        with zipfile.ZipFile(source, "r") as zf:
-            check_member_names(zf.namelist(), source)
-            return _read_manifest(zf, source)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"not a MangaColor project file ({exc})", source) from exc
 
 
 # -------------------------------------------------------------------------------------- autosave
