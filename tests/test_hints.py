@@ -126,3 +126,20 @@ def test_blur_is_fast_on_large_pages() -> None:
     elapsed = time.perf_counter() - start
     assert enc.shape == (h, w, 4) and enc[1000, 1000, 0] == pytest.approx(1.0)
     assert elapsed < 5.0
+
+
+def test_coverage_reach_is_one_on_marks_and_fades_away() -> None:
+    from mangacolor_app.core.hints import coverage_reach
+
+    assert not coverage_reach(np.zeros((50, 70), bool), 0.1).any()
+    for side in (120, 1200):  # direct, and computed on a downscaled copy
+        mask = np.zeros((side, side), bool)
+        c, r = side // 4, side // 10
+        mask[c - r : c + r, c - r : c + r] = True
+        reach = coverage_reach(mask, 0.1)
+        assert reach.dtype == np.float32 and reach.shape == (side, side)
+        assert reach[c, c] == pytest.approx(1.0) and reach[-1, -1] < 1e-3
+        row = reach[c, c:]
+        assert np.all(np.diff(row) <= 1e-6) and 0.05 < reach[c, c + r + side // 10] < 0.95
+    with pytest.raises(HintError):
+        coverage_reach(np.zeros((4, 4, 2)), 0.1)

@@ -259,8 +259,8 @@ def test_unhinted_gate_keeps_tiled_equal_to_whole(unet_onnx_model: Path) -> None
 
 
 def test_no_hint_with_unhinted_zero_skips_the_model(unet_onnx_model: Path) -> None:
-    """Nothing hinted and unhinted colour faded out: the page is paper x ink, returned without a model
-    run (one progress step instead of one per tile), in both output dtypes and without ink."""
+    """Nothing hinted and unhinted colour gated (strength < 1): the page is paper x ink, returned
+    without a model run (one progress step instead of one per tile), in both dtypes and without ink."""
     col = Colorizer(unet_onnx_model, device="cpu", tile=read_manifest(unet_onnx_model).overlap + 24)
     img = (np.random.default_rng(3).random((120, 150)) * 255).astype(np.uint8)
     calls: list[tuple[int, int]] = []
@@ -268,9 +268,37 @@ def test_no_hint_with_unhinted_zero_skips_the_model(unet_onnx_model: Path) -> No
                         progress=lambda d, n: calls.append((d, n)))
     assert calls == [(1, 1)]
     assert out8.dtype == np.uint8 and np.array_equal(out8, np.repeat(img[:, :, None], 3, axis=2))
-    out32 = col.colorize(img, None, unhinted=0.0)
+    out32 = col.colorize(img, None, unhinted=0.6)
     assert out32.dtype == np.float32 and np.allclose(out32[..., 1], img / 255.0, atol=1e-6)
     assert np.array_equal(col.colorize(img, None, unhinted=0.0, preserve_ink=False), np.ones((120, 150, 3), np.float32))
     calls.clear()
-    col.colorize(img, None, unhinted=0.5, progress=lambda d, n: calls.append((d, n)))
-    assert len(calls) == col.plan_for(120, 150).n_tiles > 1  # partly kept colour: the model runs
+    col.colorize(img, None, unhinted=1.0, progress=lambda d, n: calls.append((d, n)))
+    assert len(calls) == col.plan_for(120, 150).n_tiles > 1  # ungated: the model runs
+    calls.clear()
+    hints = np.zeros((120, 150, 4), np.float32)
+    hints[10:14, 10:30] = [1.0, 0.0, 0.0, 1.0]
+    col.colorize(img, hints, unhinted=0.3, progress=lambda d, n: calls.append((d, n)))
+    assert len(calls) == col.plan_for(120, 150).n_tiles  # one hint: the model runs
+
+
+def test_unhinted_colour_fades_with_distance_from_the_hints(unet_onnx_model: Path) -> None:
+    """With 0 < unhinted < 1 the model's own colour is kept at the strength near the hinted area and
+    fades to its square far from it (planes.gate_plane), exactly as the kept share predicts."""
+    from mangacolor_app.core.model_inputs import ModelInputBuilder
+    from mangacolor_app.inference.planes import gate_plane
+
+    rng = np.random.default_rng(5)
+    img = np.where(rng.random((96, 400)) < 0.03, 0.0, 1.0).astype(np.float32)
+    hints = np.zeros((96, 400, 4), np.float32)
+    hints[40:50, 10:30] = [0.1, 0.8, 0.2, 1.0]
+    col = Colorizer(unet_onnx_model, device="cpu")
+    builder = ModelInputBuilder(img, hints, col.manifest.channels)
+    plane = np.empty((1, 96, 400), np.float32)
+    gate_plane(builder, hints, None, 0.4)(*builder.window(0, 0, 96, 400), plane)
+    kept = plane[0]
+    assert kept[45, 20] == pytest.approx(1.0, abs=1e-3)  # on the stroke
+    assert kept[45, 399] == pytest.approx(0.16, abs=0.01)  # far away: 0.4 ** 2
+    assert 0.16 < kept[45, 38] < 1.0 and np.all(np.diff(kept[45, 30:]) <= 1e-6)  # fading with distance
+    free = col.colorize(img, hints, unhinted=1.0, preserve_ink=False)
+    gated = col.colorize(img, hints, unhinted=0.4, preserve_ink=False)
+    assert np.allclose(gated, kept[..., None] * free + (1 - kept[..., None]), atol=2e-5)

@@ -169,4 +169,41 @@ def encode_hint_blur(hints: np.ndarray, sigma_frac: float = 0.05) -> np.ndarray:
     return _upscale(small.astype(np.float32, copy=False), factor, (h, w))
 
 
-__all__ = ["empty_hints", "fit_hints", "encode_hint_mask", "encode_hint_blur", "CONF_REFERENCE"]
+def coverage_reach(mask: np.ndarray, sigma_frac: float) -> np.ndarray:
+    """How close each pixel is to the marked area of ``mask``: float32 (H, W) in [0, 1].
+
+    The Gaussian-weighted coverage of ``mask`` (sigma = ``sigma_frac`` x the short side) divided by
+    CONF_REFERENCE and clipped: 1 inside and near marked blobs of radius >= sigma/2, decaying to 0
+    a few sigmas away; all 0 for an empty mask. Computed on a downscaled copy (cells of
+    ``sigma // MIN_LOWRES_SIGMA`` pixels, borders counted as unmarked) and upsampled bilinearly, as
+    :func:`encode_hint_blur` does.
+
+    Args:
+        mask: (H, W) bool or numeric array; non-zero = marked.
+        sigma_frac: blur sigma as a fraction of the short side, > 0.
+
+    Raises:
+        HintError: not a 2-D mask, or ``sigma_frac <= 0``.
+    """
+    if mask.ndim != 2:
+        raise HintError(f"reach mask must be (H, W), got shape {mask.shape}")
+    if not sigma_frac > 0:
+        raise HintError(f"reach sigma_frac must be > 0, got {sigma_frac}")
+    h, w = mask.shape
+    marked = mask if mask.dtype == np.bool_ else mask != 0
+    if not marked.any():
+        return np.zeros((h, w), dtype=np.float32)
+    sigma = sigma_frac * min(h, w)
+    factor = max(1, int(sigma // MIN_LOWRES_SIGMA))
+    hc, wc = -(-h // factor), -(-w // factor)
+    padded = np.zeros((hc * factor, wc * factor), dtype=np.uint8)
+    padded[:h, :w] = marked
+    small = padded.reshape(hc, factor, wc, factor).mean(axis=(1, 3), dtype=np.float32)
+    blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / factor, borderType=cv2.BORDER_CONSTANT)
+    conf = np.clip(blurred / CONF_REFERENCE, 0.0, 1.0).astype(np.float32)
+    if factor == 1:
+        return conf
+    return _upscale(conf[:, :, None], factor, (h, w)).reshape(h, w)
+
+
+__all__ = ["empty_hints", "fit_hints", "encode_hint_mask", "encode_hint_blur", "coverage_reach", "CONF_REFERENCE"]

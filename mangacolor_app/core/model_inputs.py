@@ -37,6 +37,7 @@ __all__ = [
     "validate_channels",
     "build_model_input",
     "ModelInputBuilder",
+    "take_window",
 ]
 
 #: Number of input planes each channel token contributes.
@@ -209,7 +210,7 @@ class ModelInputBuilder:
         if self.hints is not None and {"hint_rgb", "hint_mask"} & set(self.channels):
             from mangacolor_app.core.hints import encode_hint_mask
 
-            enc = encode_hint_mask(_as_float01(_take(self.hints, ys, xs)))
+            enc = encode_hint_mask(_as_float01(take_window(self.hints, ys, xs)))
         c = 0
         for token in self.channels:
             width = CHANNEL_WIDTHS[token]
@@ -221,7 +222,7 @@ class ModelInputBuilder:
                      enc: np.ndarray | None) -> None:
         """Fill the (width, h, w) planes ``dst`` of one channel token (zeros when it has no data)."""
         if token == "line":
-            src = _take(self.line, ys, xs)
+            src = take_window(self.line, ys, xs)
             scale = _INT_SCALE.get(src.dtype.char)
             if scale is None:
                 dst[0] = src
@@ -231,11 +232,11 @@ class ModelInputBuilder:
             sel = enc[:, :, :3] if token == "hint_rgb" else enc[:, :, 3:4]
             dst[...] = sel.transpose(2, 0, 1)
         elif token in _BLUR_TOKENS and self._blur is not None:
-            blur = _take(self._blur, ys, xs)
+            blur = take_window(self._blur, ys, xs)
             sel = blur[:, :, :3] if token == "hint_blur_rgb" else blur[:, :, 3:4]
             dst[...] = sel.transpose(2, 0, 1)
         elif token in _FLATS_TOKENS and self._flats is not None:
-            flats = _take(self._flats, ys, xs)
+            flats = take_window(self._flats, ys, xs)
             if token == "flats_mask":
                 dst[0] = flats[:, :, 3]
             else:
@@ -267,8 +268,9 @@ def _reflect(size: int, start: int, count: int) -> np.ndarray:
     return np.where(idx >= size, period - idx, idx)
 
 
-def _take(arr: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray) -> np.ndarray:
-    """``arr[ys, xs]`` for slices, or the outer-product gather for index arrays."""
+def take_window(arr: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray) -> np.ndarray:
+    """``arr[ys, xs]`` for slices (a view), or the outer-product gather for index arrays (a copy):
+    a page-sized array's window as :meth:`ModelInputBuilder.window` describes it."""
     if isinstance(ys, slice) and isinstance(xs, slice):
         return arr[ys, xs]
     iy = np.arange(arr.shape[0])[ys] if isinstance(ys, slice) else ys

@@ -51,8 +51,9 @@ class ModelManifest:
     ``channels`` are input channel tokens in model order; ranges are (lo, hi) with lo < hi;
     ``size_multiple`` is a power of two; ``overlap``/``preferred_tile`` are pixels;
     ``receptive_radius`` is None when unknown; ``gflop_per_mp`` is None when unknown.
-    ``unhinted_strength`` in [0, 1] is how much of the model's own colour is kept where no hint
-    and no flat reaches (1 = all of it; 0 = clean paper white there; see ``pipeline.gate_plane``).
+    ``unhinted_strength`` s in [0, 1] is how much of the model's own colour is kept where no hint
+    and no flat reaches: s near the hinted areas, fading to s**2 far from them, nothing on a page
+    without hints (1 = all of it everywhere; 0 = clean paper white; see ``planes.gate_plane``).
     """
 
     name: str

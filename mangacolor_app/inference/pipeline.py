@@ -30,6 +30,7 @@ from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder
+from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with_planes
 from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_sidecar
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
-#: Writes planes of a page window: ``(ys, xs, out)`` with ``out`` float32 (k, h, w), filled in place.
-PlaneWriter = Callable[[Any, Any, np.ndarray], Any]
 
 #: Pages above this many pixels keep page-wide hint encodings as float16.
 _COMPACT_PIXELS = 8_000_000
@@ -91,7 +90,6 @@ def make_tile_fn(
     preserve_ink: bool = True,
     ink_index: int | None = None,
     gate_index: int | None = None,
-    unhinted: float = 1.0,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The per-tile model function for ``core.tiling``: (N, h, w, C[+1]) float32 -> (N, h, w, 3).
 
@@ -102,9 +100,8 @@ def make_tile_fn(
         preserve_ink: multiply the colour by the page luma (only with ``ink_plane`` or ``ink_index``).
         ink_index: channel of the input batch that holds the page luma in [0, 1] (e.g. the model's
             own ``line`` channel, so that no extra plane is needed); wins over ``ink_plane``.
-        gate_index: channel of the input batch holding the hint confidence (:func:`gate_plane`);
-            with ``unhinted`` < 1 the colour fades to paper white where the confidence is low.
-        unhinted: share of the model's own colour kept where no hint or flat reaches, in [0, 1].
+        gate_index: channel of the input batch holding the share of the model's colour to keep
+            (:func:`gate_plane`); the rest of each pixel is paper white.
 
     Returns:
         fn with outputs float32 in [0, 1] (clipped), (N, h, w, 3): a channel-last view of the
@@ -134,9 +131,8 @@ def make_tile_fn(
             lab -= np.array([0.0, 128.0, 128.0], np.float32)
             y = np.ascontiguousarray(lab_to_rgb(lab).transpose(0, 3, 1, 2), dtype=np.float32)
         np.clip(y, 0.0, 1.0, out=y)
-        if gate_index is not None and unhinted < 1.0:  # y = g*y + (1-g)*paper, g = conf + (1-conf)*a
-            keep = np.float32(1.0 - unhinted) * (1.0 - np.clip(batch[:, None, :, :, gate_index], 0.0, 1.0))
-            y -= keep * (y - np.float32(1.0))
+        if gate_index is not None:  # y = a*y + (1-a)*paper
+            y -= (1.0 - np.clip(batch[:, None, :, :, gate_index], 0.0, 1.0)) * (y - np.float32(1.0))
         if ink is not None and preserve_ink:  # = core.composite.preserve_ink, strength 1, in NCHW
             y *= np.clip(batch[:, None, :, :, ink], 0.0, 1.0)
         return y.transpose(0, 2, 3, 1)  # a view: the tiling core blends it in place, no copy
@@ -240,9 +236,9 @@ class Colorizer:
         strength = self.manifest.unhinted_strength if unhinted is None else float(unhinted)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"unhinted must be in [0, 1], got {strength}")
-        if strength == 0.0 and not has_alpha(hints) and not has_alpha(flats):
-            # nothing is hinted and unhinted colour is faded out entirely: the result is paper (times
-            # the ink), whatever the model says, so the model is not run at all
+        if strength < 1.0 and not has_alpha(hints) and not has_alpha(flats):
+            # nothing is hinted and unhinted colour is gated: the result is paper (times the ink),
+            # whatever the model says, so the model is not run at all (see planes.gate_plane)
             if progress is not None:
                 progress(1, 1)
             return paper_with_ink(line, preserve_ink, out_dtype)
@@ -259,11 +255,11 @@ class Colorizer:
             ink = n_in
         gate = None
         if strength < 1.0:
-            extra.append(gate_plane(builder, hints, flats))
+            extra.append(gate_plane(builder, hints, flats, strength, compact=line.size > _COMPACT_PIXELS))
             gate = n_in + len(extra) - 1
-        reader = builder.read_region if not extra else _reader_with_planes(builder, extra)
+        reader = builder.read_region if not extra else reader_with_planes(builder, extra)
         fn = make_tile_fn(self.session, self.manifest, preserve_ink=preserve_ink, ink_index=ink,
-                          gate_index=gate, unhinted=strength)
+                          gate_index=gate)
         return tiling.run_tiled_with_retry(
             reader, fn, tile=self.tile_shape_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
             out_channels=3, is_oom=is_oom, shape_hw=shape, batch_size=self.batch_size,
@@ -325,39 +321,6 @@ def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
         return line
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(line, size, interpolation=cv2.INTER_AREA)
-
-
-def gate_plane(builder: ModelInputBuilder, hints: np.ndarray | None, flats: np.ndarray | None) -> PlaneWriter:
-    """Writer of the hint confidence plane, float32 in [0, 1]: max(flats alpha, blurred-hint
-    confidence). 1 inside regions the flats fill from a hint and near hint strokes, falling to 0 far
-    from any hint; all 0 without hints. Page-wide encodings are computed once (flats reused)."""
-    conf = ModelInputBuilder(builder.line, hints, ["flats_mask", "hint_blur_conf"],
-                             flats=builder.flats if builder.flats is not None else flats,
-                             blur_sigma=builder.blur_sigma)
-
-    def write(ys: slice | np.ndarray, xs: slice | np.ndarray, out: np.ndarray) -> None:
-        both = conf.read_planes(ys, xs)
-        np.maximum(both[0], both[1], out=out[0])
-
-    return write
-
-
-def _reader_with_planes(
-    builder: ModelInputBuilder, extra: Sequence[PlaneWriter]
-) -> Callable[[int, int, int, int], np.ndarray]:
-    """Region reader returning the model input followed by one plane per ``extra`` writer (ink, gate):
-    a channel-last view of one planar (C + len(extra), h, w) buffer, written in place."""
-    n = builder.n_channels
-
-    def read(y0: int, x0: int, h: int, w: int) -> np.ndarray:
-        ys, xs = builder.window(y0, x0, h, w)
-        buf = np.empty((n + len(extra), h, w), dtype=np.float32)
-        builder.read_planes(ys, xs, out=buf)
-        for k, write in enumerate(extra):
-            write(ys, xs, buf[n + k : n + k + 1])
-        return buf.transpose(1, 2, 0)
-
-    return read
 
 
 def measure_model_overlap(
