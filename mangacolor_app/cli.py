@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--no-ink", action="store_true", help="do not multiply the line art over the colour "
                      "(PSD: Ink layer hidden; --flats-only: bare RGBA flats layer)")
     col.add_argument("--unhinted", type=_unit_float, metavar="A",
-                     help="0..1: how much of the model's own colour to keep where no hint or flat reaches "
-                     "(0 = clean paper white there; default: the model's own setting)")
+                     help="0..1: how much of the model's own colour to keep where no hint or flat reaches: "
+                     "A near the hinted areas, A*A far from them, none on a page without hints "
+                     "(0 = clean paper white; 1 = all of it everywhere; default: the model's own setting)")
     col.add_argument("--format", choices=("png", "tiff", "jpeg", "webp", "psd"),
                      help="output format for a folder or .cbz (default png; a file output uses its extension)")
     col.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8, or 16 for PNG, TIFF and PSD")
