@@ -255,7 +255,7 @@ def _window(shape: tuple[int, int], y0: int, x0: int, h: int, w: int) -> tuple[s
 
 def _length(idx: slice | np.ndarray, size: int) -> int:
     """Number of positions a slice (within ``size``) or an index array selects."""
-    return len(range(*idx.indices(size))) if isinstance(idx, slice) else int(len(idx))
+    return len(range(*idx.indices(size))) if isinstance(idx, slice) else len(idx)
 
 
 def _reflect(size: int, start: int, count: int) -> np.ndarray:

@@ -24,14 +24,18 @@ import cv2
 import numpy as np
 
 from mangacolor_app.core import tiling
+from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
-from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder
+from mangacolor_app.inference.manifest import (
+    ModelManifest,
+    read_manifest,
+    write_sidecar,
+)
 from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with_planes
-from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_sidecar
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
 
@@ -341,7 +345,10 @@ def measure_model_overlap(
     Raises:
         ModelError: not a usable model; ImageSaveError: the sidecar cannot be written.
     """
-    from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+    from mangacolor_app.core.receptive import (
+        measure_receptive_radius,
+        recommended_overlap,
+    )
 
     manifest = read_manifest(model_path)
     session, _ = get_session(model_path, "cpu")
