@@ -6,7 +6,10 @@ mp_per_s / peak_rss_mb / compute_limit_fraction keyed by page size ("1mp", "4mp"
 each size run end to end (uint8 page in, uint8 colour out) in a fresh subprocess so that peak RSS
 (``resource.getrusage``) is per size; ort_vs_torch (torch eager time / onnxruntime time, same model,
 same input, equal threads), gflop_per_mp (2 x conv MACs counted from the ONNX graph), machine_gflops
-(best float32 numpy matmul), plus the configuration used.
+(best float32 numpy matmul), plus the configuration used. These time the model on every tile
+(``unhinted=1``, no hints); ``seconds_per_mp_with_hints`` / ``compute_limit_fraction_with_hints`` time
+one run as the app does it (two hint strokes, so flats, gate and the manifest's ``unhinted_strength``).
+The tile area budget is the model's ``preferred_tile`` squared unless ``--tile`` is given.
 
 The model is the real default architecture (``training.models.unet.UNetGenerator`` with the default
 ``GeneratorConfig``, random He-initialised weights so every path carries signal) exported from torch
@@ -51,7 +54,7 @@ from mangacolor_app.inference.session import get_session, physical_cores  # noqa
 #: page sizes (H, W), manga-page aspect 0.7
 SIZES = {"1mp": (1200, 840), "4mp": (2400, 1680), "16mp": (4800, 3360), "36mp": (7200, 5040)}
 CHANNELS = ["line", "hint_rgb", "hint_mask"]
-DEFAULT_TILE = 2048
+DEFAULT_TILE = 1024  # the tile area budget training/export.py writes into manifests
 #: model repetitions (best-of) per page size
 REPS = {"1mp": 3, "4mp": 3, "16mp": 2, "36mp": 2}
 
@@ -274,16 +277,19 @@ def child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> 
     gflops, gflops_cpu = machine_gflops(repeats=3)
     for _ in range(REPS[size_key]):
         c, t = time.process_time(), time.perf_counter()
-        out = colorizer.colorize(page, out_dtype=np.uint8)
+        out = colorizer.colorize(page, out_dtype=np.uint8, unhinted=1.0)  # the model on every tile
         best, best_cpu = min(best, time.perf_counter() - t), min(best_cpu, time.process_time() - c)
         g, gc = machine_gflops(repeats=3)
         gflops, gflops_cpu = max(gflops, g), max(gflops_cpu, gc)
     assert out.shape == (h, w, 3)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    hints = _hints_for(h, w)
+    t = time.perf_counter()  # as the app runs it: hints (and flats, gate) with the manifest's settings
+    colorizer.colorize(page, hints, out_dtype=np.uint8)
+    with_hints = time.perf_counter() - t
     plan = colorizer.plan_for(h, w)
     prep = {}
     if h * w <= 5_000_000:  # page-wide encodings + per-tile input assembly with hints (and flats if used)
-        hints = _hints_for(h, w)
         t = time.perf_counter()
         builder = ModelInputBuilder(page, hints, colorizer.manifest.channels,
                                     blur_sigma=colorizer.manifest.hint_blur_sigma)
@@ -295,7 +301,7 @@ def child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> 
         prep = {"page_wide_s": page_wide, "tile_inputs_s": time.perf_counter() - t}
     return {"seconds": best, "cpu_seconds": best_cpu, "mp": h * w / 1e6, "peak_rss_mb": rss_mb,
             "tile": f"{plan.tile_w}x{plan.tile_h}", "tiles": plan.n_tiles, "computed_fraction": plan.computed_fraction,
-            "gflops": gflops, "gflops_cpu": gflops_cpu, "prep_with_hints": prep}
+            "gflops": gflops, "gflops_cpu": gflops_cpu, "prep_with_hints": prep, "seconds_with_hints": with_hints}
 
 
 def run_child(size_key: str, model: Path, tile: int, overlap: int, threads: int) -> dict:
@@ -315,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="1 and 4 MP only")
     ap.add_argument("--model", type=Path, help="benchmark this .onnx instead of the default architecture")
     ap.add_argument("--builtin", action="store_true", help="use the built-in U-Net, not training/models/unet.py")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile side; the tile AREA budget is its square")
+    ap.add_argument("--tile", type=int, help="tile side; the tile AREA budget is its square (default: the model's preferred tile)")
     ap.add_argument("--overlap", type=int, help="default: recommended_overlap(measured receptive radius), and never less than a given --model's manifest overlap")
     ap.add_argument("--threads", type=int, default=physical_cores())
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -333,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is not None:  # a trained model's manifest overlap is sized for its architecture bound:
             measured_overlap = max(measured_overlap, read_manifest(model).overlap)  # a probe can underestimate
         overlap = args.overlap if args.overlap is not None else measured_overlap
+        args.tile = args.tile or read_manifest(model).preferred_tile
         result: dict = {"model": label, "receptive_radius": radius, "overlap": overlap, "tile_area_budget": f"{args.tile}^2",
                         "threads": args.threads, "ort_spinning": os.environ.get("MANGACOLOR_ORT_SPIN", "0") == "1"}
         result["gflop_per_mp"] = count_gflop_per_mp(model)
@@ -355,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         result["compute_limit_fraction_cpu"] = {
             k: result["gflop_per_mp"] * r["mp"] / r["cpu_seconds"] / result["machine_gflops_per_cpu_s"]
             for k, r in runs.items()}
+        result["seconds_per_mp_with_hints"] = {k: r["seconds_with_hints"] / r["mp"] for k, r in runs.items()}
+        result["compute_limit_fraction_with_hints"] = {
+            k: result["gflop_per_mp"] * r["mp"] / r["seconds_with_hints"] / result["machine_gflops"] for k, r in runs.items()}
         spm = list(result["seconds_per_mp"].values())
         result["time_per_mp_spread"] = max(spm) / min(spm) - 1.0
         med = float(np.median(spm))

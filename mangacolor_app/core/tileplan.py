@@ -27,6 +27,8 @@ TileSize = int | tuple[int, int]
 #: Default per-tile cost, in pixel equivalents, that :func:`best_plan` adds for each tile (fixed
 #: per-call overhead of an inference session; small tiles also run less efficiently).
 TILE_OVERHEAD_PIXELS = 65_536
+#: Default blending-strip budget of :func:`best_tile`, in tile-area budgets (the strip is tile_h x page width).
+STRIP_AREAS = 8
 
 
 def reflect_indices(size: int, start: int, count: int) -> np.ndarray:
@@ -206,7 +208,9 @@ def best_tile(
     Every (tile_h, tile_w) whose counts of tiles cover the padded page tightly is considered; the
     winner minimises ``n_tiles * (tile_h * tile_w + tile_overhead_pixels)`` subject to
     ``tile_h * tile_w <= max_area`` (bounds the model's working memory) and
-    ``tile_h * Wp <= max_strip_pixels`` (bounds the blending strip; default ``2 * max_area``).
+    ``tile_h * Wp <= max_strip_pixels`` (bounds the blending strip; default ``STRIP_AREAS * max_area``,
+    e.g. 100 MB of float32 RGB for a 1024^2 budget, so wide pages are not forced into thin tiles
+    whose overlaps waste compute).
     When no shape fits the budgets (an overlap too large for them), the smallest-area shape is used
     and a warning logged. Returns the sides to pass to :func:`plan_tiles` (multiples of
     ``multiple``, each > ``overlap``; a side longer than the padded page means one tile there).
@@ -227,7 +231,7 @@ def best_tile(
     if overlap < 0 or overlap % multiple:
         raise TilingError(f"overlap {overlap} must be a non-negative multiple of {multiple}")
     hp, wp = round_up(height, multiple), round_up(width, multiple)
-    strip = 2 * max_area if max_strip_pixels is None else max_strip_pixels
+    strip = STRIP_AREAS * max_area if max_strip_pixels is None else max_strip_pixels
     th, ny = _axis_candidates(hp, overlap, multiple)
     tw, nx = _axis_candidates(wp, overlap, multiple)
     area = th[:, None] * tw[None, :]

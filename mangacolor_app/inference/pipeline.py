@@ -276,7 +276,7 @@ class Colorizer:
 
         The shape computing the fewest pixels (tiles x tile area, plus a per-tile overhead) with
         ``tile_h * tile_w <= tile ** 2`` (the memory budget of one :attr:`tile`-sided square) and a
-        blending strip of at most ``2 * tile ** 2`` pixels; see ``core.tileplan.best_tile``. Sides
+        blending strip of at most ``STRIP_AREAS * tile ** 2`` pixels; see ``core.tileplan.best_tile``. Sides
         are multiples of the size multiple; a side may exceed the page (one tile along that axis).
         """
         m, o, cap = self.manifest.size_multiple, self.overlap, self.tile
