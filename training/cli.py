@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", type=Path, required=True)
     exp.add_argument("--fp16", action="store_true", help="half-precision variant for GPUs")
     exp.add_argument("--name", help="manifest model name")
+    exp.add_argument("--version", help="manifest model version (default: the config's)")
     exp.add_argument("--unhinted", type=float, help="manifest unhinted_strength in [0, 1] (default: the config's)")
     ft = sub.add_parser("finetune", help="fine-tune on a folder of colour images and install the model")
     ft.add_argument("style_folder", type=Path)
@@ -109,7 +110,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.export import export_onnx
 
-    res = export_onnx(args.checkpoint, args.output, fp16=args.fp16, name=args.name, unhinted=args.unhinted)
+    res = export_onnx(args.checkpoint, args.output, fp16=args.fp16, name=args.name, unhinted=args.unhinted,
+                      version=args.version)
     print(json.dumps({"path": str(res.path), "max_abs_diff": res.max_abs_diff, "manifest": res.manifest}))
     return 0
 

@@ -210,10 +210,11 @@ def export_generator(g: UNetGenerator, cfg: Config, out: str | Path, *, fp16: bo
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, name: str | None = None,
-                unhinted: float | None = None) -> ExportResult:
+                unhinted: float | None = None, version: str | None = None) -> ExportResult:
     """Export the generator of a training checkpoint (``training.trainer`` format) to ONNX.
 
-    ``unhinted`` overrides the config's ``unhinted_strength`` written into the manifest.
+    ``unhinted`` and ``version`` override the config's ``unhinted_strength`` and ``version`` written
+    into the manifest.
 
     Raises:
         ModelError: unreadable checkpoint, parity failure, or a model the app cannot read.
@@ -223,4 +224,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, 
     g, cfg, _ = load_generator(checkpoint)
     if unhinted is not None:
         cfg.unhinted_strength = float(unhinted)
+    if version is not None:
+        cfg.version = str(version)
     return export_generator(g, cfg, out, fp16=fp16, name=name)
