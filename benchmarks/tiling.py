@@ -56,7 +56,7 @@ SIZES = {"1mp": (1200, 840), "4mp": (2400, 1680), "16mp": (4800, 3360), "36mp": 
 CHANNELS = ["line", "hint_rgb", "hint_mask"]
 DEFAULT_TILE = 1024  # the tile area budget training/export.py writes into manifests
 #: model repetitions (best-of) per page size
-REPS = {"1mp": 3, "4mp": 3, "16mp": 2, "36mp": 2}
+REPS = {"1mp": 3, "4mp": 3, "16mp": 3, "36mp": 3}
 
 
 # ----------------------------------------------------------------------------- model
