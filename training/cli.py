@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     wt = sub.add_parser("weights", help="write generator-only weights (the shipped .safetensors)")
     wt.add_argument("checkpoint", type=Path)
     wt.add_argument("-o", "--output", type=Path, required=True)
+    wt.add_argument("--version", help="model version stored with the weights (default: the config's)")
     return p
 
 
@@ -153,6 +154,8 @@ def _weights(args: argparse.Namespace) -> int:
     from training.trainer import load_generator, save_weights
 
     g, cfg, _ = load_generator(args.checkpoint)
+    if args.version:
+        cfg.version = args.version
     print(json.dumps({"path": str(save_weights(g, cfg, args.output))}))
     return 0
 
