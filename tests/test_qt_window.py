@@ -391,3 +391,32 @@ def test_retrain_dialog_finetunes_the_shipped_model(qtbot, make_window, tmp_path
     assert ready.args == ["test-style"]
     assert "test-style" in {m.name for m in win.render.models}
     assert dialog.progress.value() == 10 and "Done" in dialog.status.text()
+
+
+def test_page_conversions_run_off_the_gui_thread(qtbot, make_window, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Opening a page or a project converts it (luma, 8-bit view) in the file worker, not on the GUI
+    thread, and the document gets exactly those arrays."""
+    import threading
+
+    from PIL import Image
+
+    from mangacolor_app.core.color import rgb_to_gray
+    from mangacolor_app.qt import files as files_mod
+
+    threads: list[str] = []
+    real = files_mod.page_views
+
+    def recording(project):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(project)
+
+    monkeypatch.setattr(files_mod, "page_views", recording)
+    win = make_window()
+    page = tmp_path / "page.png"
+    rgb = (np.random.default_rng(2).random((300, 200, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(page)
+    open_page(qtbot, win, page)
+    gui = threading.main_thread().name
+    assert threads and all(name != gui for name in threads)
+    assert np.array_equal(win.doc.page_u8, rgb)
+    assert np.allclose(win.doc.line_gray, rgb_to_gray(rgb.astype(np.float32) / 255.0), atol=1e-6)

@@ -27,6 +27,12 @@ __all__ = ["Document"]
 logger = logging.getLogger(__name__)
 
 
+def page_views(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays the editor derives from a project's page: (line luma float32 (H, W) in [0, 1],
+    page uint8 (H, W, 3)). Pure numpy: file workers compute them off the GUI thread."""
+    return rgb_to_gray(project.page), np.ascontiguousarray(to_uint8(project.page))
+
+
 class Document(QObject):
     """Editor-side state of one project.
 
@@ -66,12 +72,16 @@ class Document(QObject):
 
     # ------------------------------------------------------------------ loading
 
-    def set_project(self, project: Project, path: Path | None = None, *, result_u8: np.ndarray | None = None) -> None:
-        """Replace everything with ``project`` (``path``: its file, None when unsaved)."""
+    def set_project(self, project: Project, path: Path | None = None, *, result_u8: np.ndarray | None = None,
+                    views: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Replace everything with ``project`` (``path``: its file, None when unsaved).
+
+        ``views``: the page's :func:`page_views`, when a worker computed them already (so that a big
+        page's conversions do not run on the GUI thread); computed here otherwise.
+        """
         self.project = project
         self.path = path
-        self.line_gray = rgb_to_gray(project.page)
-        self.page_u8 = np.ascontiguousarray(to_uint8(project.page))
+        self.line_gray, self.page_u8 = views if views is not None else page_views(project)
         if result_u8 is None and project.result is not None:
             result_u8 = (project.result >> 8).astype(np.uint8)
         self.result_u8 = result_u8

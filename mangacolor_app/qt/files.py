@@ -20,7 +20,7 @@ from mangacolor_app.core.color import to_uint8
 from mangacolor_app.core.errors import MangaColorError
 from mangacolor_app.core.paths import resources_dir
 from mangacolor_app.qt import dialogs
-from mangacolor_app.qt.document import Document
+from mangacolor_app.qt.document import Document, page_views
 from mangacolor_app.qt.settings import EditorSettings
 from mangacolor_app.qt.workers import Job, error_text, start_job
 
@@ -50,6 +50,11 @@ def _load_page_project(path: Path, hints_path: Path | None = None) -> proj.Proje
         hints = fit_hints(load_rgba(hints_path), project.size, hints_path)
         project.hints = np.ascontiguousarray(to_uint8(hints))
     return project
+
+
+def _with_views(project: proj.Project) -> tuple[proj.Project, tuple[np.ndarray, np.ndarray]]:
+    """Worker body: the project with its :func:`page_views` (computed off the GUI thread)."""
+    return project, page_views(project)
 
 
 class FileController(QObject):
@@ -122,9 +127,10 @@ class FileController(QObject):
             return
         path = Path(path)
         if path.suffix.lower() == proj.PROJECT_SUFFIX:
-            self._run(lambda: proj.load_project(path), lambda p: self._set(p, path, path), f"Opening {path.name}…")
+            self._run(lambda: _with_views(proj.load_project(path)), lambda pv: self._set(pv, path, path),
+                      f"Opening {path.name}…")
         else:
-            self._run(lambda: _load_page_project(path, hints_path), lambda p: self._set(p, None, path),
+            self._run(lambda: _with_views(_load_page_project(path, hints_path)), lambda pv: self._set(pv, None, path),
                       f"Loading {path.name}…")
 
     def open_sample(self) -> None:
@@ -135,8 +141,9 @@ class FileController(QObject):
         else:
             logger.info("no bundled sample at %s", sketch)
 
-    def _set(self, project: proj.Project, path: Path | None, opened: Path) -> None:
-        self.doc.set_project(project, path)
+    def _set(self, loaded: tuple[proj.Project, tuple[np.ndarray, np.ndarray]], path: Path | None, opened: Path) -> None:
+        project, views = loaded
+        self.doc.set_project(project, path, views=views)
         if opened.parent != sample_paths()[0].parent:
             self._remember(opened)
         self.loaded.emit()
