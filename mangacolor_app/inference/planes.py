@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mangacolor_app.core.hints import coverage_reach, encode_hint_blur
+from mangacolor_app.core.hints import coverage_reach
 from mangacolor_app.core.model_inputs import ModelInputBuilder, take_window
 
 __all__ = ["PlaneWriter", "REACH_SIGMA_FRAC", "gate_plane", "reader_with_planes"]
@@ -35,7 +35,8 @@ def gate_plane(
     (the manifest's ``unhinted_strength``) and ``r`` = :func:`core.hints.coverage_reach` of the flats
     and hints at sigma ``REACH_SIGMA_FRAC``: unhinted colour is kept at ``s`` near what the artist
     coloured and fades to ``s**2`` far from it; ``s = 1`` keeps everything. (A page with no hint at
-    all stays clean paper: the pipeline does not run the model then.) Computed once per page (float16 with ``compact``) and cropped per tile.
+    all stays clean paper: the pipeline does not run the model then.) Computed once per page
+    (float16 with ``compact``) and cropped per tile.
 
     Args:
         builder: the page's model-input builder (its line, flats and ``blur_sigma`` are used).
@@ -46,11 +47,11 @@ def gate_plane(
     """
     shape = builder.shape
     fl = builder.flats if builder.flats is not None else flats
-    seeds = np.zeros(shape, dtype=bool)
     if hints is not None:
-        seeds |= hints[..., 3] > 0
-        gate = np.array(encode_hint_blur(np.asarray(hints, dtype=np.float32), sigma_frac=builder.blur_sigma)[..., 3])
+        seeds = hints[..., 3] > 0
+        gate = coverage_reach(seeds, builder.blur_sigma)  # = encode_hint_blur's confidence, without its colour
     else:
+        seeds = np.zeros(shape, dtype=bool)
         gate = np.zeros(shape, dtype=np.float32)
     if fl is not None:
         alpha = np.clip(np.asarray(fl[..., 3], dtype=np.float32), 0.0, 1.0)
