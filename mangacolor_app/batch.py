@@ -42,6 +42,7 @@ from mangacolor_app.core.chapter import (
     list_pages,
     write_cbz,
 )
+from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError
 from mangacolor_app.core.export import EXPORT_FORMATS
 
@@ -256,7 +257,7 @@ def load_page_hints(page: PageSource, hints_arg: Path | None, shape_hw: tuple[in
         project = _project_beside(page)
         hints = _project_hints(project) if project is not None else None
         where = project
-    if hints is None or not np.any(hints[..., 3] > 0):
+    if not has_alpha(hints):
         return None
     return fit_hints(hints, shape_hw, path=where)
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mangacolor_app.core.color import to_float32, to_uint8
+
 __all__ = ["multiply", "preserve_ink", "alpha_over", "has_alpha", "paper_with_ink"]
 
 logger = logging.getLogger(__name__)
@@ -140,7 +142,7 @@ def paper_with_ink(line: np.ndarray, preserve_ink: bool, out_dtype: Any) -> np.n
     gives with no hint anywhere when unhinted colour is faded out.
 
     Args:
-        line: (H, W) luma, uint8 or float32 in [0, 1] (1 = paper).
+        line: (H, W) luma, uint8/uint16 or float in [0, 1] (1 = paper).
         preserve_ink: multiply the paper by the line (else plain white).
         out_dtype: np.float32 (range [0, 1]) or np.uint8 (rounded to nearest, as the tiling core does).
 
@@ -152,12 +154,5 @@ def paper_with_ink(line: np.ndarray, preserve_ink: bool, out_dtype: Any) -> np.n
         raise ValueError(f"out_dtype must be float32 or uint8, got {dtype}")
     if not preserve_ink:
         return np.full((*line.shape, 3), 255 if dtype == np.uint8 else 1.0, dtype=dtype)
-    if line.dtype == np.uint8 and dtype == np.uint8:
-        luma = line
-    elif line.dtype == np.uint8:
-        luma = line.astype(np.float32) * np.float32(1.0 / 255.0)
-    elif dtype == np.uint8:
-        luma = (np.clip(line, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
-    else:
-        luma = np.clip(line, 0.0, 1.0).astype(np.float32, copy=False)
+    luma = to_uint8(line) if dtype == np.uint8 else to_float32(line)
     return np.repeat(luma[:, :, None], 3, axis=2)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mangacolor_app.core.errors import HintError, ModelError
+from mangacolor_app.core.tileplan import reflect_indices
 
 __all__ = [
     "CHANNEL_WIDTHS",
@@ -55,8 +56,9 @@ CHANNEL_WIDTHS: dict[str, int] = {
 PAGE_WIDE_TOKENS: frozenset[str] = frozenset({"hint_blur_rgb", "hint_blur_conf", "flats_rgb", "flats_mask"})
 
 _BLUR_TOKENS = ("hint_blur_rgb", "hint_blur_conf")
-#: integer line-art dtypes (by ``dtype.char``) and the factor to [0, 1]
-_INT_SCALE: dict[str, np.float32] = {"B": np.float32(1.0 / 255.0), "H": np.float32(1.0 / 65535.0)}
+#: integer image dtypes and the factor that maps them to [0, 1]
+_INT_SCALE: dict[np.dtype, np.float32] = {np.dtype(np.uint8): np.float32(1.0 / 255.0),
+                                          np.dtype(np.uint16): np.float32(1.0 / 65535.0)}
 _FLATS_TOKENS = ("flats_rgb", "flats_mask")
 
 
@@ -91,10 +93,9 @@ def channel_count(channels: Sequence[str]) -> int:
 
 def _as_float01(a: np.ndarray) -> np.ndarray:
     """uint8 -> float32 /255; uint16 -> /65535; anything else -> float32 (no copy if already)."""
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) * np.float32(1.0 / 255.0)
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) * np.float32(1.0 / 65535.0)
+    scale = _INT_SCALE.get(a.dtype)
+    if scale is not None:
+        return a.astype(np.float32) * scale
     return np.asarray(a, dtype=np.float32)
 
 
@@ -211,19 +212,23 @@ class ModelInputBuilder:
             from mangacolor_app.core.hints import encode_hint_mask
 
             enc = encode_hint_mask(_as_float01(take_window(self.hints, ys, xs)))
+        wanted = set(self.channels)  # page-wide layers: one gather per window (a copy on border tiles)
+        blur = take_window(self._blur, ys, xs) if self._blur is not None and wanted & set(_BLUR_TOKENS) else None
+        flats = take_window(self._flats, ys, xs) if self._flats is not None and wanted & set(_FLATS_TOKENS) else None
         c = 0
         for token in self.channels:
             width = CHANNEL_WIDTHS[token]
-            self._write_token(token, out[c : c + width], ys, xs, enc)
+            self._write_token(token, out[c : c + width], ys, xs, enc, blur, flats)
             c += width
         return out
 
     def _write_token(self, token: str, dst: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray,
-                     enc: np.ndarray | None) -> None:
-        """Fill the (width, h, w) planes ``dst`` of one channel token (zeros when it has no data)."""
+                     enc: np.ndarray | None, blur: np.ndarray | None, flats: np.ndarray | None) -> None:
+        """Fill the (width, h, w) planes ``dst`` of one channel token (zeros when it has no data);
+        ``enc``, ``blur`` and ``flats`` are the window's hint encoding and page-wide layers."""
         if token == "line":
             src = take_window(self.line, ys, xs)
-            scale = _INT_SCALE.get(src.dtype.char)
+            scale = _INT_SCALE.get(src.dtype)
             if scale is None:
                 dst[0] = src
             else:
@@ -231,12 +236,10 @@ class ModelInputBuilder:
         elif token in ("hint_rgb", "hint_mask") and enc is not None:
             sel = enc[:, :, :3] if token == "hint_rgb" else enc[:, :, 3:4]
             dst[...] = sel.transpose(2, 0, 1)
-        elif token in _BLUR_TOKENS and self._blur is not None:
-            blur = take_window(self._blur, ys, xs)
+        elif token in _BLUR_TOKENS and blur is not None:
             sel = blur[:, :, :3] if token == "hint_blur_rgb" else blur[:, :, 3:4]
             dst[...] = sel.transpose(2, 0, 1)
-        elif token in _FLATS_TOKENS and self._flats is not None:
-            flats = take_window(self._flats, ys, xs)
+        elif token in _FLATS_TOKENS and flats is not None:
             if token == "flats_mask":
                 dst[0] = flats[:, :, 3]
             else:
@@ -250,22 +253,12 @@ def _window(shape: tuple[int, int], y0: int, x0: int, h: int, w: int) -> tuple[s
     ph, pw = shape
     if y0 >= 0 and x0 >= 0 and y0 + h <= ph and x0 + w <= pw:
         return slice(y0, y0 + h), slice(x0, x0 + w)
-    return _reflect(ph, y0, h), _reflect(pw, x0, w)
+    return reflect_indices(ph, y0, h), reflect_indices(pw, x0, w)
 
 
 def _length(idx: slice | np.ndarray, size: int) -> int:
     """Number of positions a slice (within ``size``) or an index array selects."""
     return len(range(*idx.indices(size))) if isinstance(idx, slice) else len(idx)
-
-
-def _reflect(size: int, start: int, count: int) -> np.ndarray:
-    """Indices of ``count`` positions from ``start`` in the reflect-extended axis of length ``size``."""
-    idx = np.abs(np.arange(start, start + count, dtype=np.int64))
-    if size == 1:
-        return np.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx %= period
-    return np.where(idx >= size, period - idx, idx)
 
 
 def take_window(arr: np.ndarray, ys: slice | np.ndarray, xs: slice | np.ndarray) -> np.ndarray:
@@ -303,4 +296,7 @@ def build_model_input(
         HintError: hints/flats of the wrong shape.
     """
     builder = ModelInputBuilder(line_gray, hints, channels, flats=flats, blur_sigma=blur_sigma)
-    return np.ascontiguousarray(builder.crop())
+    h, w = builder.shape
+    out = np.empty((h, w, builder.n_channels), dtype=np.float32)  # written in place: contiguous HWC
+    builder.read_planes(slice(0, h), slice(0, w), out=out.transpose(2, 0, 1))
+    return out

@@ -34,8 +34,8 @@ def gate_plane(
     (1 inside regions the flats fill from a hint and next to hint strokes), ``s`` = ``strength``
     (the manifest's ``unhinted_strength``) and ``r`` = :func:`core.hints.coverage_reach` of the flats
     and hints at sigma ``REACH_SIGMA_FRAC``: unhinted colour is kept at ``s`` near what the artist
-    coloured and fades to ``s**2`` far from it; ``s = 1`` keeps everything. (A page with no hint at
-    all stays clean paper: the pipeline does not run the model then.) Computed once per page
+    coloured and fades to ``s**2`` far from it; ``s = 1`` keeps everything; a page with no hint at
+    all keeps nothing (clean paper; the pipeline then skips the model altogether). Computed once per page
     (float16 with ``compact``) and cropped per tile.
 
     Args:
@@ -57,7 +57,7 @@ def gate_plane(
         alpha = np.clip(np.asarray(fl[..., 3], dtype=np.float32), 0.0, 1.0)
         seeds |= alpha > 0
         np.maximum(gate, alpha, out=gate)
-    if strength > 0.0:
+    if strength > 0.0 and seeds.any():  # nothing hinted anywhere: nothing of the model's colour kept
         floor = coverage_reach(seeds, REACH_SIGMA_FRAC)
         floor *= np.float32(strength * (1.0 - strength))
         floor += np.float32(strength * strength)
