@@ -198,21 +198,16 @@ def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any
     return line, load_page_hints(page, hints_arg, line.shape), dpi
 
 
-def _flats_of(line: Any, hints: Any, dpi: tuple[float, float] | None) -> Any:
-    from mangacolor_app.core.flats import compute_flats
-
-    return compute_flats(line, hints, dpi=dpi[0] if dpi else None)
-
-
 def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Processor:
     """``process(page, output)``: colorize one page and export it (PSD: Hints/Flats/Color/Ink)."""
     from mangacolor_app.core.export import ExportLayers, export_page
+    from mangacolor_app.core.flats import page_flats
 
     wants_flats = any(c.startswith("flats") for c in colorizer.manifest.channels)
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
-        flats = _flats_of(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
+        flats = page_flats(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
         color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, unhinted=opts.unhinted,
                                    progress=_progress_of(page.name))
         psd = fmt == "psd"
@@ -229,6 +224,7 @@ def _flats_processor(opts: BatchOptions) -> Processor:
     import numpy as np
 
     from mangacolor_app.core.export import export_flats_png
+    from mangacolor_app.core.flats import page_flats
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
@@ -236,7 +232,7 @@ def _flats_processor(opts: BatchOptions) -> Processor:
             logger.warning("%s has no hints: its flats are empty", page.display_name)
             flats = np.zeros((*line.shape, 4), np.float32)
         else:
-            flats = _flats_of(line, hints, dpi)
+            flats = page_flats(line, hints, dpi)
         export_flats_png(output, flats, line if opts.preserve_ink else None, dpi=dpi)
 
     return process

@@ -420,3 +420,37 @@ def test_page_conversions_run_off_the_gui_thread(qtbot, make_window, tmp_path, m
     assert threads and all(name != gui for name in threads)
     assert np.array_equal(win.doc.page_u8, rgb)
     assert np.allclose(win.doc.line_gray, rgb_to_gray(rgb.astype(np.float32) / 255.0), atol=1e-6)
+
+
+def test_full_render_uses_the_pages_flats_like_the_cli(qtbot, make_window, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the shipped flats model, the editor's full render computes the page's flats at its dpi,
+    shows them as the Flats layer, and gives the same colour as ``mangacolor colorize --no-ink``."""
+    from PIL import Image
+
+    from mangacolor_app.cli import main as cli_main
+    from mangacolor_app.core.color import to_uint8
+    from mangacolor_app.core.flats import page_flats
+
+    shipped = Path(__file__).resolve().parent.parent / "resources" / "models"
+    if not (shipped / "mangacolor-default.onnx").is_file():
+        pytest.skip("no shipped default model in resources/models")
+    bundled = tmp_path / "bundled"
+    shutil.copytree(shipped, bundled)
+    monkeypatch.setenv("MANGACOLOR_BUNDLED_MODELS", str(bundled))
+    page = tmp_path / "page.png"
+    Image.fromarray((make_page(120, 160) * 255).astype(np.uint8)).save(page, dpi=(1200, 1200))
+    win = make_window()
+    win.render.refresh_models()
+    win.render.set_model("mangacolor-default")
+    open_page(qtbot, win, page)
+    win.render.live_preview = False
+    paint_line(qtbot, win, 50, QColor(220, 40, 40))
+    colorize(qtbot, win)
+    hints_png = tmp_path / "hints.png"
+    Image.fromarray(win.doc.hints, "RGBA").save(hints_png)
+    expected_flats = to_uint8(page_flats(win.doc.line_gray, win.doc.project.hints_float(), (1200.0, 1200.0)))
+    assert win.doc.flats_u8 is not None and np.array_equal(win.doc.flats_u8, expected_flats)
+    out = tmp_path / "cli.png"
+    assert cli_main(["colorize", str(page), "-o", str(out), "--hints", str(hints_png), "--no-ink", "-q"]) == 0
+    cli = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert np.abs(to_uint8(win.doc.project.result).astype(int) - cli).max() <= 1

@@ -26,7 +26,7 @@ import numpy as np
 
 from mangacolor_app.core.errors import HintError
 
-__all__ = ["compute_flats", "flats_composite", "default_gap_px"]
+__all__ = ["compute_flats", "flats_composite", "default_gap_px", "page_flats"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,13 @@ def default_gap_px(height: int, width: int, dpi: float | None = None) -> float:
         ``3 px x scale`` (scale = dpi / 300), at least 1.0.
     """
     return max(1.0, DEFAULT_GAP_PX_300DPI * _page_scale(height, width, dpi))
+
+
+def page_flats(line_gray: np.ndarray, hints: np.ndarray, dpi: tuple[float, float] | None) -> np.ndarray:
+    """:func:`compute_flats` with the defaults scaled to a page's resolution ``dpi`` ((x, y) or None):
+    the flats the CLI, the editor and export all compute for a page. Shapes, ranges and errors as
+    :func:`compute_flats`."""
+    return compute_flats(line_gray, hints, dpi=dpi[0] if dpi else None)
 
 
 def compute_flats(

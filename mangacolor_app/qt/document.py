@@ -83,7 +83,7 @@ class Document(QObject):
         self.path = path
         self.line_gray, self.page_u8 = views if views is not None else page_views(project)
         if result_u8 is None and project.result is not None:
-            result_u8 = (project.result >> 8).astype(np.uint8)
+            result_u8 = to_uint8(project.result)
         self.result_u8 = result_u8
         self.result_is_preview = False
         self.flats_u8 = None

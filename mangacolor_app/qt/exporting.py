@@ -7,16 +7,23 @@ from pathlib import Path
 import numpy as np
 
 from mangacolor_app.core.color import rgb_to_gray
+from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.export import ExportLayers, export_page
+from mangacolor_app.core.flats import page_flats
 from mangacolor_app.core.project import Project
 from mangacolor_app.qt.dialogs import ExportChoice
 
 __all__ = ["export_snapshot", "layers_of"]
 
 
-def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool) -> ExportLayers:
+def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool,
+              line_gray: np.ndarray | None = None, *, psd: bool = False) -> ExportLayers:
     """The :class:`ExportLayers` of a project (result = colour without ink, page luma = ink).
+
+    ``line_gray``: the page luma when already computed (the document's), else computed here.
+    ``psd``: a layered export; without an up-to-date flats layer (``flats_u8`` None) the page's
+    flats are computed from its hints, as ``mangacolor colorize -o page.psd`` does.
 
     Raises:
         ImageSaveError: the project has no result yet.
@@ -24,13 +31,22 @@ def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool
     color = project.result_float()
     if color is None:
         raise ImageSaveError("nothing to export yet: colorize the page first")
-    flats = flats_u8.astype(np.float32) / np.float32(255.0) if flats_u8 is not None else None
-    return ExportLayers(ink=rgb_to_gray(project.page), color=color, flats=flats,
+    ink = line_gray if line_gray is not None else rgb_to_gray(project.page)
+    if flats_u8 is not None:
+        flats = flats_u8.astype(np.float32) / np.float32(255.0)
+    elif psd and has_alpha(project.hints):
+        flats = page_flats(ink, project.hints_float(), project.dpi)
+    else:
+        flats = None
+    return ExportLayers(ink=ink, color=color, flats=flats,
                         hints=project.hints_float() if include_hints else None, dpi=project.dpi)
 
 
-def export_snapshot(project: Project, choice: ExportChoice, flats_u8: np.ndarray | None) -> Path:
-    """Export ``project`` as ``choice`` says. Raises ImageSaveError (naming the file) on failure."""
-    layers = layers_of(project, flats_u8, choice.include_hints and choice.format == "psd")
+def export_snapshot(project: Project, choice: ExportChoice, flats_u8: np.ndarray | None,
+                    line_gray: np.ndarray | None = None) -> Path:
+    """Export ``project`` as ``choice`` says (``line_gray``: its page luma when already computed).
+    Raises ImageSaveError (naming the file) on failure."""
+    psd = choice.format == "psd"
+    layers = layers_of(project, flats_u8, choice.include_hints and psd, line_gray, psd=psd)
     return export_page(choice.path, layers, format=choice.format, bit_depth=choice.bit_depth,
                        preserve_ink=choice.preserve_ink)

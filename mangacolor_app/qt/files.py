@@ -52,9 +52,9 @@ def _load_page_project(path: Path, hints_path: Path | None = None) -> proj.Proje
     return project
 
 
-def _with_views(project: proj.Project) -> tuple[proj.Project, tuple[np.ndarray, np.ndarray]]:
-    """Worker body: the project with its :func:`page_views` (computed off the GUI thread)."""
-    return project, page_views(project)
+def _with_views(project: proj.Project) -> tuple[proj.Project, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
+    """Worker body: the project with its :func:`page_views` and 8-bit result (computed off the GUI thread)."""
+    return project, page_views(project), None if project.result is None else to_uint8(project.result)
 
 
 class FileController(QObject):
@@ -141,9 +141,10 @@ class FileController(QObject):
         else:
             logger.info("no bundled sample at %s", sketch)
 
-    def _set(self, loaded: tuple[proj.Project, tuple[np.ndarray, np.ndarray]], path: Path | None, opened: Path) -> None:
-        project, views = loaded
-        self.doc.set_project(project, path, views=views)
+    def _set(self, loaded: tuple[proj.Project, tuple[np.ndarray, np.ndarray], np.ndarray | None],
+             path: Path | None, opened: Path) -> None:
+        project, views, result_u8 = loaded
+        self.doc.set_project(project, path, views=views, result_u8=result_u8)
         if opened.parent != sample_paths()[0].parent:
             self._remember(opened)
         self.loaded.emit()
@@ -264,7 +265,7 @@ class FileController(QObject):
         """Export the page through ``core.export`` in the background."""
         if not self.doc.has_page:
             return None
-        snapshot = self.doc.snapshot()
+        snapshot, line = self.doc.snapshot(), self.doc.line_gray
         if snapshot.result is None:
             self.error.emit("nothing to export yet: colorize the page first (Ctrl+Enter)")
             return None
@@ -272,7 +273,7 @@ class FileController(QObject):
         def work() -> Path:
             from mangacolor_app.qt.exporting import export_snapshot
 
-            return export_snapshot(snapshot, choice, flats)
+            return export_snapshot(snapshot, choice, flats, line)
 
         return self._run(work, lambda p: self.saved.emit(str(p)), f"Exporting {choice.path.name}…")
 

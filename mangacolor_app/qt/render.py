@@ -29,6 +29,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
 from mangacolor_app.core.color import to_uint8, to_uint16
+from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import MangaColorError, ModelError
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.workers import CancelFn, Job, ProgressFn, start_job
@@ -97,11 +98,12 @@ def _shrink_hints_u8(hints: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(hints, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-def _flats_work(line: np.ndarray, hints_u8: np.ndarray, dpi: float | None, with_result: bool) -> tuple[Any, ...]:
+def _flats_work(line: np.ndarray, hints_u8: np.ndarray, dpi: tuple[float, float] | None,
+                with_result: bool) -> tuple[Any, ...]:
     """Worker body: flats (uint8 RGBA) and, in flats-only mode, the composite result."""
-    from mangacolor_app.core.flats import compute_flats
+    from mangacolor_app.core.flats import page_flats
 
-    flats = compute_flats(line, hints_u8.astype(np.float32) / np.float32(255.0), dpi=dpi)
+    flats = page_flats(line, hints_u8.astype(np.float32) / np.float32(255.0), dpi)
     if not with_result:
         return to_uint8(flats), None, None
     alpha = flats[..., 3:4]
@@ -284,15 +286,12 @@ class RenderController(QObject):
 
     # ------------------------------------------------------------------ jobs
 
-    def _inputs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Page and a private copy of the hint layer (uint8)."""
+    def _page_dpi(self) -> tuple[float, float] | None:
         project = self.doc.project
-        assert project is not None
-        return project.page, project.hints.copy()
+        return project.dpi if project is not None and project.dpi else None
 
     def _flats_fn(self) -> Any:
-        line, hints = self.doc.line_gray, self.doc.hints.copy()
-        dpi = self.doc.project.dpi[0] if self.doc.project and self.doc.project.dpi else None
+        line, hints, dpi = self.doc.line_gray, self.doc.hints.copy(), self._page_dpi()
         with_result = self.flats_only
         return lambda p, c: _flats_work(line, hints, dpi, with_result)
 
@@ -306,30 +305,38 @@ class RenderController(QObject):
             self.doc.set_result(result16, result8)
 
     def _colorize_fn(self, max_side: int | None) -> Any:
-        """Worker body: full resolution (``max_side`` None) or a one-tile preview at ``max_side``."""
-        page, hints = self._inputs()
-        model, device = self.current_model(), self.device
-        cache = self._cache
+        """Worker body: full resolution (``max_side`` None), or a one-tile preview at ``max_side``.
+
+        Both read the document's page luma. A full render of a model with flats inputs computes the
+        page's flats with its dpi (as ``mangacolor colorize`` does) and returns them for the Flats
+        layer and export: (uint16 result or None, uint8 result, device report, uint8 flats or None).
+        """
+        line, model, device, cache = self.doc.line_gray, self.current_model(), self.device, self._cache
+        manifest = model.manifest
         tile: int | None = None
-        shape: tuple[int, int] = (int(hints.shape[0]), int(hints.shape[1]))
-        if max_side is not None:
-            if self.doc.line_gray is not None:
-                page = self.doc.line_gray  # the luma the model reads, already computed for the page
-            shape = _preview_shape(hints.shape[0], hints.shape[1], max_side)
-            multiple = max(1, int(getattr(model.manifest, "size_multiple", 1) or 1))
-            side = -(-max(shape) // multiple) * multiple
-            if side > int(getattr(model.manifest, "preferred_tile", 0) or 0):
+        if max_side is None:
+            hints = self.doc.hints.copy()
+        else:
+            shape = _preview_shape(line.shape[0], line.shape[1], max_side)
+            hints = _shrink_hints_u8(self.doc.hints, shape)
+            hints = hints.copy() if hints is self.doc.hints else hints
+            side = -(-max(shape) // manifest.size_multiple) * manifest.size_multiple
+            if side > manifest.preferred_tile:
                 tile = side  # the whole preview in one tile: no overlap computed twice
+        dpi = self._page_dpi()
+        wants_flats = max_side is None and any(c.startswith("flats") for c in manifest.channels)
 
         def work(progress: ProgressFn, cancel: CancelFn) -> tuple[Any, ...]:
+            from mangacolor_app.core.flats import page_flats
+
             colorizer = cache.get(model, device, tile)
-            shrunk = hints if max_side is None else _shrink_hints_u8(hints, shape)
-            hints_f = shrunk.astype(np.float32) / np.float32(255.0)
-            out = colorizer.colorize(page, hints_f, preserve_ink=False, progress=progress, cancel=cancel,
-                                     max_side=max_side)
-            report = colorizer.device_report
+            hints_f = hints.astype(np.float32) / np.float32(255.0)
+            flats = page_flats(line, hints_f, dpi) if wants_flats and has_alpha(hints) else None
+            out = colorizer.colorize(line, hints_f, preserve_ink=False, flats=flats, progress=progress,
+                                     cancel=cancel, max_side=max_side)
             u16 = to_uint16(out) if max_side is None else None
-            return u16, to_uint8(out), report
+            flats_u8 = to_uint8(flats) if flats is not None else None
+            return u16, to_uint8(out), colorizer.device_report, flats_u8
 
         return work
 
@@ -343,7 +350,7 @@ class RenderController(QObject):
         self._launch("preview", fn, self._preview_done)
 
     def _preview_done(self, value: tuple[Any, ...]) -> None:
-        _, display, report = value
+        display, report = value[1], value[2]
         self._report_device(report)
         if not self.busy("full"):
             self.doc.set_preview(display)
@@ -371,8 +378,10 @@ class RenderController(QObject):
             self.full_progress.emit(int(values[0]), int(values[1]))
 
     def _full_done(self, value: tuple[Any, ...]) -> None:
-        u16, display, report = value
+        u16, display, report, flats = value
         self._report_device(report)
+        if flats is not None:
+            self.doc.set_flats(flats)
         self.doc.set_result(u16, display)
         self.full_finished.emit(True)
 
