@@ -217,6 +217,7 @@ def test_cached_pairs_give_a_subset_of_their_channels(tmp_path: Path) -> None:
     full = CachedPairDataset(tmp_path / "cache", flip=False)
     sub = CachedPairDataset(tmp_path / "cache", flip=False, channels=["line", "flats_mask"])
     assert sub.channels == ("line", "flats_mask") and sub[1]["input"].shape == (2, 32, 32)
+    assert all(shard["input"].shape[1] == 2 for shard in sub._cache.values())  # planes picked when read
     tokens = list(full.channels)
     mask_at = channel_count(tokens[: tokens.index("flats_mask")])
     assert np.array_equal(sub[1]["input"][0].numpy(), full[1]["input"][0].numpy())

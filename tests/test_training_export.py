@@ -93,6 +93,51 @@ def test_cli_export(tmp_path: Path) -> None:
     assert train_main(["export", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "x.onnx")]) == 1
 
 
+def _export_tiny(channels: list[str], out: Path) -> tuple[Path, UNetGenerator]:
+    """The tiny generator (He-initialised, seed 0) taking ``channels``, exported to ``out``."""
+    cfg = load_config("tiny")
+    cfg.model.channels = tuple(channels)
+    torch.manual_seed(0)
+    g = UNetGenerator(cfg.model)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in g.parameters():
+            if p.dim() == 4:
+                p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / p[0].numel()) ** 0.5)
+    return export_generator(g.eval(), cfg, out).path, g
+
+
+def test_evaluate_model_on_a_channel_subset_of_the_pairs(tmp_path: Path, exported: Path) -> None:
+    """A model taking some of the pairs' channels is scored on its own planes, wherever ``line`` sits."""
+    from mangacolor_app.core.errors import ModelError
+    from mangacolor_app.core.model_inputs import token_slices
+    from training.data.dataset import render_pairs
+    from training.evaluate import evaluate_onnx
+
+    render_pairs(tmp_path / "pairs", n=3, size=32, seed=5, workers=1)  # the 5 default tokens
+    first = ["line", "hint_rgb", "hint_mask"]
+    last = ["hint_rgb", "hint_mask", "line"]
+    path_a, g_a = _export_tiny(first, tmp_path / "a.onnx")
+    # the same function with its input planes reordered: line is the last token (plane 4)
+    cfg_b = load_config("tiny")
+    cfg_b.model.channels = tuple(last)
+    g_b = UNetGenerator(cfg_b.model).eval()
+    state = g_a.state_dict()
+    sa = token_slices(first)
+    planes = torch.cat([torch.arange(sa[t].start, sa[t].stop) for t in last])
+    state["stem.0.0.weight"] = state["stem.0.0.weight"][:, planes]
+    g_b.load_state_dict(state)
+    path_b = export_generator(g_b, cfg_b, tmp_path / "b.onnx").path
+    a = evaluate_onnx(path_a, tmp_path / "pairs", batch=2)
+    b = evaluate_onnx(path_b, tmp_path / "pairs", batch=2)
+    assert a["n"] == b["n"] == 3.0 and all(np.isfinite(v) for v in a.values())
+    for k in ("psnr", "ssim", "ciede2000"):
+        assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-4)
+    render_pairs(tmp_path / "few", n=1, size=32, seed=5, workers=1, channels=first)
+    with pytest.raises(ModelError, match="flats_rgb"):
+        evaluate_onnx(exported, tmp_path / "few")
+
+
 @pytest.mark.timeout(300)
 def test_finetune_installs_model_usable_by_cli(tmp_path: Path, mangacolor_home: Path) -> None:
     from PIL import Image

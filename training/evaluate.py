@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from mangacolor_app.core.errors import ModelError
+from mangacolor_app.core.model_inputs import token_slices
 from training.export import onnx_session
 from training.metrics import image_metrics
 
@@ -24,19 +25,22 @@ logger = logging.getLogger(__name__)
 def evaluate_onnx(model: str | Path, pairs_dir: str | Path, *, limit: int = 64, batch: int = 4) -> dict[str, float]:
     """Mean PSNR / SSIM / CIEDE2000 of ``model`` on the last ``limit`` pairs of ``pairs_dir``.
 
+    The pairs may hold more channels than the model takes: the model's planes are picked from them.
+
     Raises:
-        ModelError: the model's manifest channels differ from the pairs'.
+        ModelError: the pairs lack a channel the model takes (names the folder).
         FileNotFoundError: not a ``render_pairs`` folder.
     """
     from mangacolor_app.inference.manifest import read_manifest
     from training.data.dataset import CachedPairDataset
 
     manifest = read_manifest(model)
-    data = CachedPairDataset(pairs_dir, flip=False, preload=False)
-    if tuple(data.channels) != tuple(manifest.channels):
-        raise ModelError(f"model channels {list(manifest.channels)} differ from the pairs' {list(data.channels)}", model)
+    try:
+        data = CachedPairDataset(pairs_dir, flip=False, preload=False, channels=manifest.channels)
+    except ValueError as exc:
+        raise ModelError(f"cannot evaluate it on {exc}", model) from exc
     session = onnx_session(model)
-    line_idx = list(manifest.channels).index("line") if "line" in manifest.channels else None
+    line = token_slices(manifest.channels).get("line")
     idx = list(range(max(0, len(data) - limit), len(data)))
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "ciede2000": []}
     for k in range(0, len(idx), batch):
@@ -44,8 +48,8 @@ def evaluate_onnx(model: str | Path, pairs_dir: str | Path, *, limit: int = 64, 
         x = torch.stack([it["input"] for it in items])
         y = torch.stack([it["target"] for it in items])
         out = torch.from_numpy(session.run(["output"], {"input": x.numpy()})[0]).clamp(0, 1)
-        if line_idx is not None:
-            out = out * x[:, line_idx : line_idx + 1]
+        if line is not None:
+            out = out * x[:, line]
         for name, vals in image_metrics(out, y).items():
             scores[name].extend(vals.tolist())
     result = {k: float(np.mean(v)) for k, v in scores.items()}

@@ -35,6 +35,7 @@ __all__ = [
     "CHANNEL_WIDTHS",
     "PAGE_WIDE_TOKENS",
     "channel_count",
+    "token_slices",
     "validate_channels",
     "build_model_input",
     "ModelInputBuilder",
@@ -89,6 +90,21 @@ def channel_count(channels: Sequence[str]) -> int:
         ModelError: unknown or repeated token.
     """
     return sum(CHANNEL_WIDTHS[t] for t in validate_channels(channels))
+
+
+def token_slices(channels: Sequence[str]) -> dict[str, slice]:
+    """Plane slice of each channel token in the stacked input (e.g. line,hint_rgb ->
+    ``{"line": slice(0, 1), "hint_rgb": slice(1, 4)}``).
+
+    Raises:
+        ModelError: empty list, unknown or repeated token.
+    """
+    out: dict[str, slice] = {}
+    start = 0
+    for tok in validate_channels(channels):
+        out[tok] = slice(start, start + CHANNEL_WIDTHS[tok])
+        start += CHANNEL_WIDTHS[tok]
+    return out
 
 
 def _as_float01(a: np.ndarray) -> np.ndarray:

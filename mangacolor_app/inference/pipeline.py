@@ -29,7 +29,7 @@ from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
-from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder
+from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
 from mangacolor_app.inference.manifest import (
     ModelManifest,
     read_manifest,
@@ -312,7 +312,7 @@ class Colorizer:
 
 def _channel_offset(channels: Sequence[str], token: str) -> int:
     """Index of the first plane of ``token`` in the stacked model input."""
-    return sum(CHANNEL_WIDTHS[t] for t in channels[: list(channels).index(token)])
+    return token_slices(channels)[token].start
 
 
 def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:

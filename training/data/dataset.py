@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mangacolor_app.core.model_inputs import build_model_input, channel_count, validate_channels
+from mangacolor_app.core.model_inputs import build_model_input, channel_count, token_slices, validate_channels
 from training.data import augment, lineart, screentone
 from training.data.hintsim import simulate_hints
 from training.data.procedural import generate_illustration
@@ -214,11 +214,14 @@ class CachedPairDataset(Dataset):
         flip: random left-right flips.
         preload: load all shards into memory (uint8) up front; default: when they total < 2 GiB.
             Otherwise the last few shards read are cached (shuffle within shards for speed).
+        channels: the tokens to serve, a subset of the pairs' in any order (default: all of them); the
+            planes are selected once per shard read, so preloaded shards hold only those.
 
     Items are {"input": (C,S,S) float32 tensor [0,1], "target": (3,S,S) float32 tensor [0,1]}.
 
     Raises:
         FileNotFoundError: no meta.json in `directory`.
+        ValueError: a wanted channel the pairs do not have (names the folder).
     """
 
     def __init__(self, directory: str | Path, *, crop: int | None = None, flip: bool = True,
@@ -245,8 +248,10 @@ class CachedPairDataset(Dataset):
                 self._cache[k] = self._read(k)
 
     def _read(self, k: int) -> dict[str, np.ndarray]:
+        """Shard ``k`` as uint8 arrays, its inputs reduced to the selected planes (a channel subset)."""
         with np.load(self.dir / self.meta["shards"][k]) as z:
-            return {"input": z["input"], "target": z["target"]}
+            inp = z["input"]
+            return {"input": inp if self._planes is None else inp[:, self._planes], "target": z["target"]}
 
     def _shard(self, k: int) -> dict[str, np.ndarray]:
         if k not in self._cache:
@@ -264,8 +269,6 @@ class CachedPairDataset(Dataset):
         k, j = divmod(int(index), self.shard_size)
         shard = self._shard(k)
         inp, tgt = shard["input"][j], shard["target"][j]
-        if self._planes is not None:
-            inp = inp[self._planes]
         rng = np.random.default_rng()
         if self.crop is not None and self.crop < self.size:
             y, x = rng.integers(0, self.size - self.crop + 1, 2)
@@ -283,11 +286,8 @@ def _plane_index(stored: Sequence[str], wanted: Sequence[str], where: Path) -> n
     Raises:
         ValueError: a wanted token the pairs do not have (names the folder).
     """
-    starts, pos = {}, 0
-    for tok in stored:
-        starts[tok] = (pos, pos + channel_count([tok]))
-        pos = starts[tok][1]
+    starts = token_slices(stored)
     missing = [t for t in validate_channels(wanted) if t not in starts]
     if missing:
         raise ValueError(f"{where}: pairs have channels {list(stored)}, not {missing}")
-    return np.concatenate([np.arange(*starts[t]) for t in wanted])
+    return np.concatenate([np.arange(starts[t].start, starts[t].stop) for t in wanted])

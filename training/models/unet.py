@@ -20,39 +20,16 @@ The app multiplies the line art over the output (``preserve_ink``); training com
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from mangacolor_app.core.model_inputs import token_slices
+
 __all__ = ["GeneratorConfig", "UNetGenerator", "token_slices", "PixelNorm", "count_flops_per_mp"]
 
 logger = logging.getLogger(__name__)
-
-
-
-def token_slices(channels: Sequence[str]) -> dict[str, slice]:
-    """Channel slices of each manifest token in the stacked input.
-
-    Args:
-        channels: manifest channel tokens in input order.
-
-    Returns:
-        ``{token: slice(start, stop)}`` over the channel axis.
-
-    Raises:
-        ValueError: an unknown token (raised by ``core.model_inputs.channel_count``).
-    """
-    from mangacolor_app.core.model_inputs import channel_count
-
-    out: dict[str, slice] = {}
-    start = 0
-    for tok in channels:
-        n = channel_count([tok])
-        out[tok] = slice(start, start + n)
-        start += n
-    return out
 
 
 @dataclass
