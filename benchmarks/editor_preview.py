@@ -33,8 +33,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CANDIDATE_MODEL = Path("/tmp/m4000/m.onnx")
-
 
 def _cpu_s() -> float:
     """User + system CPU seconds of this process (all threads)."""
@@ -132,19 +130,13 @@ def _instrument(timings: _Timings, render: Any) -> None:
 
 
 def _pick_model(arg: str | None) -> Path:
-    """``--model`` path, else the bundled default (registry), else the candidate default model."""
+    """``--model`` path, else the default model of the registry (the bundled one: ``MANGACOLOR_HOME``
+    is a fresh folder). Raises ``ModelError`` (saying to pass --model) when none is installed."""
     if arg:
         return Path(arg)
-    from mangacolor_app.core.errors import MangaColorError
     from mangacolor_app.inference.registry import ModelRegistry
 
-    try:
-        found = ModelRegistry().default()
-        if found.source == "bundled":
-            return Path(found.path)
-    except MangaColorError:
-        pass
-    return CANDIDATE_MODEL
+    return Path(ModelRegistry().default().path)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -285,7 +277,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run in an isolated home, print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="ONNX model (default: bundled default, else candidate)")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled default)")
     parser.add_argument("--strokes", type=int, default=10)
     parser.add_argument("--size", default="1000x1000", help="page WxH (default 1000x1000)")
     parser.add_argument("--preview-side", type=int, default=None, help="override PREVIEW_SIDE")

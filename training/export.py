@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import ModelError
 from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+from training.checkpoint import load_generator
 from training.config import Config
 from training.models.unet import UNetGenerator, count_flops_per_mp
 
@@ -219,8 +220,6 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, 
     Raises:
         ModelError: unreadable checkpoint, parity failure, or a model the app cannot read.
     """
-    from training.trainer import load_generator
-
     g, cfg, _ = load_generator(checkpoint)
     if unhinted is not None:
         cfg.unhinted_strength = float(unhinted)

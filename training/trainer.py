@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import sys
@@ -33,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import CancelledError
 from training import checkpoint as ckpt
 from training.checkpoint import load_generator, save_weights
@@ -289,9 +289,8 @@ class Trainer:
         folder = self.out / "checkpoints"
         tensors, meta = self.state()
         path = ckpt.save_checkpoint(folder / f"step_{self.step:07d}.safetensors", tensors, meta)
-        tmp = folder / ".latest.tmp"
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, folder / "latest.safetensors")
+        with atomic_write(folder / "latest.safetensors") as tmp:
+            shutil.copyfile(path, tmp)
         for old in sorted(folder.glob("step_*.safetensors"))[: -self.cfg.train.keep_checkpoints]:
             old.unlink(missing_ok=True)
         return path

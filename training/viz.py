@@ -1,6 +1,6 @@
 """Training pictures: sample grids (line | hints | output | target) and loss/metric curves as PNG.
 
-Drawn with numpy + OpenCV (matplotlib is not a dependency); files are written atomically.
+Drawn with numpy + OpenCV (matplotlib is not a dependency); files are written atomically (``core.imagesave``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from mangacolor_app.core.atomic import atomic_write
+from mangacolor_app.core.color import to_uint8
+from mangacolor_app.core.imagesave import save_image
 
 __all__ = ["sample_grid", "save_png", "draw_curves"]
 
@@ -23,15 +24,11 @@ _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 RGB image as PNG, atomically."""
+    """Write an (H, W, 3) uint8 RGB image as PNG, atomically (``core.imagesave.save_image``),
+    creating the parent folder."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError(f"cannot encode {target}")
-    with atomic_write(target) as tmp:
-        tmp.write_bytes(buf.tobytes())
-    return target
+    return save_image(target, rgb, format="png")
 
 
 def sample_grid(inputs: Tensor, outputs: Tensor, targets: Tensor, slices: Mapping[str, slice]) -> np.ndarray:
@@ -40,7 +37,7 @@ def sample_grid(inputs: Tensor, outputs: Tensor, targets: Tensor, slices: Mappin
     Args:
         inputs: ``(N, C, H, W)`` model inputs in [0, 1].
         outputs, targets: ``(N, 3, H, W)`` RGB in [0, 1].
-        slices: token -> channel slice (``training.models.unet.token_slices``).
+        slices: token -> channel slice (``core.model_inputs.token_slices``).
 
     Returns:
         ``(N * H, 4 * W, 3)`` uint8 RGB.
@@ -55,7 +52,7 @@ def sample_grid(inputs: Tensor, outputs: Tensor, targets: Tensor, slices: Mappin
         hints = x[:, slices["hint_rgb"]] + (1 - m) * hints
     cols = [line3, hints, outputs.detach().float().cpu().numpy(), targets.detach().float().cpu().numpy()]
     grid = np.concatenate([np.concatenate(list(c), axis=1) for c in cols], axis=2)  # (3, N*H, 4*W)
-    return (np.clip(grid.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return to_uint8(grid.transpose(1, 2, 0))
 
 
 def _panel(title: str, series: Mapping[str, Sequence[tuple[int, float]]], size: tuple[int, int]) -> np.ndarray:

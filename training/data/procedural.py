@@ -12,8 +12,8 @@ gaps, overshoots past polygon corners, pencil grain, detail lines (hair strands,
 close regions; everything is rendered at 2x and area-downsampled for anti-aliasing.
 
 Shapes are painted back to front; each new fill erases the ink it covers (occlusion), then is outlined.
-The drawing primitives (canvas, strokes, fills, shape polygons) live in :mod:`training.data.drawing`
-and are re-exported here; this module holds the palettes, the figures and the composition.
+The drawing primitives (canvas, strokes, fills, shape polygons) live in :mod:`training.data.drawing`;
+this module holds the palettes, the figures and the composition.
 """
 
 from __future__ import annotations
@@ -23,25 +23,7 @@ import logging
 import cv2
 import numpy as np
 
-from training.data.drawing import (  # noqa: F401 - drawing primitives, re-exported from their old home
-    _SHIFT,
-    SS,
-    _Canvas,
-    _curve,
-    _fx,
-    _inner_details,
-    _mask,
-    _resample,
-    _roi,
-    _smooth_noise,
-    _Style,
-    blob,
-    ellipse,
-    fill,
-    outline,
-    polygon,
-    stroke,
-)
+from training.data.drawing import _Canvas, _curve, _Style, blob, ellipse, fill, polygon, stroke
 from training.data.screentone import texture_patch
 
 log = logging.getLogger(__name__)
