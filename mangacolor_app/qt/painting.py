@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["TILE", "Patch", "BrushParams", "Stroke", "composite", "fill_mask", "fill_patch", "apply_patch"]
+__all__ = ["TILE", "Patch", "BrushParams", "Stroke", "composite", "fill_mask", "fill_patch"]
 
 TILE = 64
 
@@ -149,8 +149,8 @@ def _union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | N
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
-def fill_mask(line_gray: np.ndarray, x: int, y: int, threshold: float = 0.5) -> np.ndarray | None:
-    """Boolean (H, W) mask of the line-art region containing (x, y) (paper or ink, 4-connected).
+def fill_mask(line_gray: np.ndarray, x: int, y: int, threshold: float = 0.5) -> tuple[int, int, np.ndarray] | None:
+    """The line-art region containing (x, y) (paper or ink, 4-connected), cropped to its bounding box.
 
     Args:
         line_gray: (H, W) float32 in [0, 1], 1 = paper.
@@ -158,32 +158,29 @@ def fill_mask(line_gray: np.ndarray, x: int, y: int, threshold: float = 0.5) -> 
         threshold: values below it are ink (barriers when the seed is on paper).
 
     Returns:
-        The mask, or None when (x, y) is outside the page.
+        (y0, x0, mask): the box's top-left corner and a boolean (h, w) mask of the region inside it
+        (the flood fill's own rectangle: no page-sized scan); None when (x, y) is outside the page.
     """
     h, w = line_gray.shape
     if not (0 <= x < w and 0 <= y < h):
         return None
-    binary = (line_gray >= threshold).astype(np.uint8)
+    binary = (line_gray >= threshold).view(np.uint8)
     flood = np.zeros((h + 2, w + 2), np.uint8)
-    cv2.floodFill(binary, flood, (int(x), int(y)), 2, 0, 0, flags=4 | (1 << 8) | cv2.FLOODFILL_MASK_ONLY)
-    return flood[1:-1, 1:-1].astype(bool)
+    _, _, _, (bx, by, bw, bh) = cv2.floodFill(binary, flood, (int(x), int(y)), 2, 0, 0,
+                                              flags=4 | (1 << 8) | cv2.FLOODFILL_MASK_ONLY)
+    return by, bx, flood[1 + by : 1 + by + bh, 1 + bx : 1 + bx + bw].astype(bool)
 
 
-def fill_patch(layer: np.ndarray, mask: np.ndarray, color: tuple[int, int, int], opacity: float = 1.0) -> Patch | None:
-    """Fill ``mask`` on ``layer`` (in place) with ``color``; return the patch of the changed box."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+def fill_patch(layer: np.ndarray, region: tuple[int, int, np.ndarray], color: tuple[int, int, int],
+               opacity: float = 1.0) -> Patch | None:
+    """Fill ``region`` (:func:`fill_mask`'s (y0, x0, mask)) on ``layer`` in place with ``color``;
+    return the patch of the changed box."""
+    y0, x0, mask = region
+    if not mask.any():
         return None
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y1, x1 = y0 + mask.shape[0], x0 + mask.shape[1]
     before = layer[y0:y1, x0:x1].copy()
     params = BrushParams(opacity=opacity, color=color)
-    after = composite(before, mask[y0:y1, x0:x1].astype(np.float32), params)
+    after = composite(before, mask.astype(np.float32), params)
     layer[y0:y1, x0:x1] = after
     return y0, x0, before, after.copy()
-
-
-def apply_patch(layer: np.ndarray, y: int, x: int, pixels: np.ndarray) -> tuple[int, int, int, int]:
-    """Write ``pixels`` into ``layer`` at (y, x); return the box (x0, y0, x1, y1)."""
-    h, w = pixels.shape[:2]
-    layer[y:y + h, x:x + w] = pixels
-    return x, y, x + w, y + h

@@ -27,13 +27,6 @@ def percent_slider(value: float, on_change: Callable[[float], None], maximum: in
     return slider
 
 
-def _dock(title: str, name: str, body: QWidget, parent: QWidget | None) -> QDockWidget:
-    dock = QDockWidget(title, parent)
-    dock.setObjectName(name)
-    dock.setWidget(body)
-    return dock
-
-
 class ToolOptionsDock(QDockWidget):
     """Brush/eraser size, hardness, opacity; eyedropper source."""
 

@@ -102,10 +102,10 @@ class FillTool(Tool):
         doc = self.doc
         if doc.line_gray is None:
             return
-        mask = fill_mask(doc.line_gray, int(pos.x()), int(pos.y()))
-        if mask is None:
+        region = fill_mask(doc.line_gray, int(pos.x()), int(pos.y()))
+        if region is None:
             return
-        patch = fill_patch(doc.hints, mask, self.ctl.color_rgb(), self.ctl.params_for("brush").opacity)
+        patch = fill_patch(doc.hints, region, self.ctl.color_rgb(), self.ctl.params_for("brush").opacity)
         if patch is not None:
             doc.notify_hints((patch[1], patch[0], patch[1] + patch[2].shape[1], patch[0] + patch[2].shape[0]))
             doc.push_hint_edit([patch], "Fill")
