@@ -9,6 +9,7 @@ region is stored, never whole layers.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -89,6 +90,13 @@ class Stroke:
 
     def dab(self, cx: float, cy: float, pressure: float = 1.0) -> tuple[int, int, int, int] | None:
         """Stamp one dab; return its dirty box (x0, y0, x1, y1) or None when off the layer."""
+        box = self._stamp(cx, cy, pressure)
+        if box is not None:
+            self._composite(box)
+        return box
+
+    def _stamp(self, cx: float, cy: float, pressure: float) -> tuple[int, int, int, int] | None:
+        """Add one dab to the stroke's coverage masks (the layer is not touched); its box or None."""
         h, w = self.layer.shape[:2]
         radius = max(0.5, self.params.size * max(pressure, 0.05) / 2.0)
         x0, y0 = max(0, int(math.floor(cx - radius))), max(0, int(math.floor(cy - radius)))
@@ -96,24 +104,39 @@ class Stroke:
         if x0 >= x1 or y0 >= y1:
             return None
         alpha = _dab_alpha(radius, self.params.hardness, cx, cy, x0, y0, y1 - y0, x1 - x0)
-        for ty in range(y0 // TILE, (y1 - 1) // TILE + 1):
-            for tx in range(x0 // TILE, (x1 - 1) // TILE + 1):
-                self._stamp_tile((ty, tx), alpha, x0, y0, x1, y1)
+        for key, (iy0, ix0, iy1, ix1), (ty0, tx0) in self._tiles_in((x0, y0, x1, y1)):
+            m = self.mask[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
+            np.maximum(m, alpha[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0], out=m)
         return x0, y0, x1, y1
 
-    def _stamp_tile(self, key: tuple[int, int], alpha: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
-        self._ensure_tile(key)
-        ty0, tx0, ty1, tx1 = self._tile_box(*key)
-        iy0, ix0, iy1, ix1 = max(y0, ty0), max(x0, tx0), min(y1, ty1), min(x1, tx1)
-        if iy0 >= iy1 or ix0 >= ix1:
-            return
-        m = self.mask[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
-        np.maximum(m, alpha[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0], out=m)
-        before = self.before[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
-        self.layer[iy0:iy1, ix0:ix1] = composite(before, m, self.params)
+    def _composite(self, box: tuple[int, int, int, int]) -> None:
+        """Recomposite the layer inside ``box`` from the saved pixels and the coverage, once per tile."""
+        for key, (iy0, ix0, iy1, ix1), (ty0, tx0) in self._tiles_in(box, create=False):
+            m = self.mask[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
+            before = self.before[key][iy0 - ty0:iy1 - ty0, ix0 - tx0:ix1 - tx0]
+            self.layer[iy0:iy1, ix0:ix1] = composite(before, m, self.params)
+
+    def _tiles_in(self, box: tuple[int, int, int, int], create: bool = True) -> Iterator[
+            tuple[tuple[int, int], tuple[int, int, int, int], tuple[int, int]]]:
+        """(tile key, the box's part in it (y0, x0, y1, x1), tile origin (y, x)) for the tiles ``box``
+        touches; tiles are saved on first touch (``create``), else tiles never stamped are skipped."""
+        x0, y0, x1, y1 = box
+        for ty in range(y0 // TILE, (y1 - 1) // TILE + 1):
+            for tx in range(x0 // TILE, (x1 - 1) // TILE + 1):
+                key = (ty, tx)
+                if not create and key not in self.before:
+                    continue
+                self._ensure_tile(key)
+                ty0, tx0, ty1, tx1 = self._tile_box(*key)
+                iy0, ix0, iy1, ix1 = max(y0, ty0), max(x0, tx0), min(y1, ty1), min(x1, tx1)
+                if iy0 < iy1 and ix0 < ix1:
+                    yield key, (iy0, ix0, iy1, ix1), (ty0, tx0)
 
     def line_to(self, x: float, y: float, pressure: float = 1.0) -> tuple[int, int, int, int] | None:
-        """Continue the stroke to (x, y) with dabs every quarter radius; return the dirty box."""
+        """Continue the stroke to (x, y) with dabs every quarter radius; return the dirty box.
+
+        The dabs only extend the coverage; the layer is recomposited once over their union.
+        """
         if self._last is None:
             self._last = (x, y, pressure)
             return self.dab(x, y, pressure)
@@ -124,9 +147,11 @@ class Stroke:
         box: tuple[int, int, int, int] | None = None
         for i in range(1, n + 1):
             t = i / n
-            b = self.dab(lx + (x - lx) * t, ly + (y - ly) * t, lp + (pressure - lp) * t)
+            b = self._stamp(lx + (x - lx) * t, ly + (y - ly) * t, lp + (pressure - lp) * t)
             box = _union(box, b)
         self._last = (x, y, pressure)
+        if box is not None:
+            self._composite(box)
         return box
 
     def patches(self) -> list[Patch]:
