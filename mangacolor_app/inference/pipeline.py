@@ -39,7 +39,7 @@ from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
 
-__all__ = ["Colorizer", "make_tile_fn", "image_to_line", "measure_model_overlap"]
+__all__ = ["Colorizer", "make_tile_fn", "image_to_line", "measure_model_overlap", "preview_shape"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,16 +315,22 @@ def _channel_offset(channels: Sequence[str], token: str) -> int:
     return token_slices(channels)[token].start
 
 
+def preview_shape(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """(h, w) of a ``height`` x ``width`` page downscaled so its longer side is <= ``max_side``, as
+    :meth:`Colorizer.colorize` does in preview mode (unchanged when already small or ``max_side`` is None)."""
+    if not max_side or max_side >= max(height, width):
+        return height, width
+    scale = max_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Area-downscale ``line`` so its longer side is <= ``max_side`` (no-op when already small)."""
-    if not max_side:
-        return line
+    """Area-downscale ``line`` to :func:`preview_shape` (no-op when already small)."""
     h, w = line.shape[:2]
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
+    shape = preview_shape(h, w, max_side)
+    if shape == (h, w):
         return line
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(line, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(line, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 def measure_model_overlap(

@@ -81,15 +81,6 @@ class _ColorizerCache:
             self._items.clear()
 
 
-def _preview_shape(h: int, w: int, max_side: int) -> tuple[int, int]:
-    """(h, w) of a page of ``h`` x ``w`` downscaled so its long side is <= ``max_side`` (the rounding of
-    ``inference.pipeline`` so the pre-shrunk hints need no second resize)."""
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
-        return h, w
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def _shrink_hints_u8(hints: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of the (H, W, 4) uint8 hint layer to ``shape`` (what ``fit_hints``
     would do after the float conversion, at a quarter of the memory traffic)."""
@@ -143,7 +134,6 @@ class RenderController(QObject):
         self.device_text = "device: not started"
         self._cache = _ColorizerCache()
         self._jobs: dict[str, Job] = {}
-        self._generation = 0
         self._flats_after_preview = False
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self.refresh_background)
@@ -204,7 +194,6 @@ class RenderController(QObject):
 
     def cancel_all(self) -> None:
         """Cancel every running job (their results are then ignored)."""
-        self._generation += 1
         for job in self._jobs.values():
             job.cancel()
 
@@ -240,9 +229,8 @@ class RenderController(QObject):
         old = self._jobs.get(kind)
         if old is not None:
             old.cancel()
-        gen = self._generation
         job = Job(fn, name=kind)
-        job.signals.finished.connect(lambda value, k=kind, g=gen, j=job: self._finished(k, g, j, value, on_done))
+        job.signals.finished.connect(lambda value, k=kind, j=job: self._finished(k, j, value, on_done))
         job.signals.failed.connect(lambda msg, k=kind, j=job: self._failed(k, j, msg))
         job.signals.cancelled.connect(lambda k=kind, j=job: self._forget(k, j))
         self._jobs[kind] = job
@@ -267,13 +255,13 @@ class RenderController(QObject):
         may still finish afterwards, and its result then has nowhere to go."""
         return shiboken6.isValid(self) and shiboken6.isValid(self.doc)
 
-    def _finished(self, kind: str, gen: int, job: Job, value: Any, on_done: Any) -> None:
+    def _finished(self, kind: str, job: Job, value: Any, on_done: Any) -> None:
         if not self._alive():
             return
         current = self._jobs.get(kind) is job
         if current:
             del self._jobs[kind]
-        if current and gen == self._generation and not job.is_cancelled:
+        if current and not job.is_cancelled:
             on_done(value)
         if kind == "preview":
             self.preview_busy.emit(False)
@@ -317,7 +305,9 @@ class RenderController(QObject):
         if max_side is None:
             hints = self.doc.hints.copy()
         else:
-            shape = _preview_shape(line.shape[0], line.shape[1], max_side)
+            from mangacolor_app.inference.pipeline import preview_shape
+
+            shape = preview_shape(line.shape[0], line.shape[1], max_side)
             hints = _shrink_hints_u8(self.doc.hints, shape)
             hints = hints.copy() if hints is self.doc.hints else hints
             side = -(-max(shape) // manifest.size_multiple) * manifest.size_multiple
