@@ -168,7 +168,9 @@ class Trainer:
         x, y = batch["input"], batch["target"]
         if self.cfg.data.hflip:
             flip = torch.rand(x.shape[0], generator=self.aug) < 0.5
-            x, y = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x), torch.where(flip.view(-1, 1, 1, 1), y.flip(3), y)
+            i = flip.nonzero().flatten()  # the collated batch is the trainer's own: flip those rows in place
+            if i.numel():
+                x[i], y[i] = x[i].flip(3), y[i].flip(3)
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
         y = y.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
         return x, y
@@ -318,7 +320,8 @@ class Trainer:
             epoch, within = divmod(self.step, self.steps_per_epoch)
             self.sampler.set_position(epoch, within * self.cfg.data.batch_size)
             loader = DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, sampler=self.sampler,
-                                drop_last=True, num_workers=self.cfg.data.workers, persistent_workers=False)
+                                drop_last=True, num_workers=self.cfg.data.workers, persistent_workers=False,
+                                pin_memory=self.device.type == "cuda")  # so that non_blocking copies are async
             yield from loader
 
     def _estimate_color_prior(self) -> None:
