@@ -9,10 +9,12 @@ same input, equal threads), gflop_per_mp (2 x conv MACs counted from the ONNX gr
 (best float32 numpy matmul), plus the configuration used. These time the model on every tile
 (``unhinted=1``, no hints); ``seconds_per_mp_with_hints`` / ``compute_limit_fraction_with_hints`` time
 one run as the app does it (two hint strokes, so flats, gate and the manifest's ``unhinted_strength``).
-The tile area budget is the model's ``preferred_tile`` squared unless ``--tile`` is given.
+The tile area budget is the model's ``preferred_tile`` squared unless ``--tile`` is given (for the
+default architecture: ``core.receptive.preferred_tile`` of its measured overlap, as training/export.py writes).
 
-The model is the real default architecture (``training.models.unet.UNetGenerator`` with the default
-``GeneratorConfig``, random He-initialised weights so every path carries signal) exported from torch
+The model is the real default architecture (``training.models.unet.UNetGenerator`` built from the
+``[model]`` section of ``training/configs/default.toml``, random He-initialised weights so every path
+carries signal) exported from torch
 here; when the training package cannot be imported, a built-in U-Net of similar size (4
 downsamplings, ~1.9M params, ~37 GFLOP/MP) is used instead; ``--model PATH`` benchmarks a given file.
 ``model`` in the output says which.
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder  # noqa: E402
+from mangacolor_app.core.receptive import preferred_tile  # noqa: E402
 from mangacolor_app.core.tiling import axis_weights  # noqa: E402
 from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_manifest_metadata  # noqa: E402
 from mangacolor_app.inference.pipeline import Colorizer, make_tile_fn, measure_model_overlap  # noqa: E402
@@ -54,7 +57,7 @@ from mangacolor_app.inference.session import get_session, physical_cores  # noqa
 #: page sizes (H, W), manga-page aspect 0.7
 SIZES = {"1mp": (1200, 840), "4mp": (2400, 1680), "16mp": (4800, 3360), "36mp": (7200, 5040)}
 CHANNELS = ["line", "hint_rgb", "hint_mask"]
-DEFAULT_TILE = 1024  # the tile area budget training/export.py writes into manifests
+DEFAULT_TILE = 1024  # placeholder written into the benchmark model's manifest (replaced in main)
 #: model repetitions (best-of) per page size
 REPS = {"1mp": 3, "4mp": 3, "16mp": 3, "36mp": 3}
 
@@ -102,20 +105,22 @@ def build_unet(in_ch: int = 5, widths: tuple[int, ...] = (8, 16, 40, 112, 320)):
 
 
 def build_default_generator():  # noqa: ANN201 - torch type
-    """The default-config generator of ``training.models.unet`` with random He-initialised weights
-    (as ``training.export.architecture_radius`` does), and its channel tokens. Raises ImportError
-    when the training package is unavailable."""
+    """The generator architecture of ``training/configs/default.toml`` (the shipped model's recipe) with
+    random He-initialised weights (as ``training.export.architecture_radius`` does), and its channel
+    tokens. Raises ImportError when the training package is unavailable."""
     import torch
-    from training.models.unet import GeneratorConfig, UNetGenerator
+    from training.config import load_config
+    from training.models.unet import UNetGenerator
 
-    cfg = GeneratorConfig()
+    cfg = load_config(ROOT / "training" / "configs" / "default.toml").model
     net = UNetGenerator(cfg).eval()
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in net.parameters():
             if p.dim() == 4:
                 p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / (p[0].numel())) ** 0.5)
-    return net, list(cfg.channels), net.size_multiple, f"training/models/unet.py default GeneratorConfig{tuple(cfg.widths)}"
+    label = f"training/configs/default.toml architecture, widths {tuple(cfg.widths)}, space_to_depth {cfg.space_to_depth}"
+    return net, list(cfg.channels), net.size_multiple, label
 
 
 def export_model(folder: Path, builtin: bool = False) -> tuple[Path, object, str, int]:
@@ -341,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is not None:  # a trained model's manifest overlap is sized for its architecture bound:
             measured_overlap = max(measured_overlap, manifest.overlap)  # a probe can underestimate
         overlap = args.overlap if args.overlap is not None else measured_overlap
-        args.tile = args.tile or manifest.preferred_tile
+        # the benchmark model's manifest is written before its overlap is measured: give it the tile
+        # training/export.py would write (core.receptive.preferred_tile); a given --model keeps its own
+        args.tile = args.tile or (manifest.preferred_tile if args.model is not None
+                                  else preferred_tile(overlap, manifest.size_multiple))
         result: dict = {"model": label, "receptive_radius": radius, "overlap": overlap, "tile_area_budget": f"{args.tile}^2",
                         "threads": args.threads, "ort_spinning": os.environ.get("MANGACOLOR_ORT_SPIN", "0") == "1"}
         result["gflop_per_mp"] = count_gflop_per_mp(model)

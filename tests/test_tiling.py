@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mangacolor_app.core.errors import CancelledError, TilingError
-from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+from mangacolor_app.core.receptive import measure_receptive_radius, preferred_tile, recommended_overlap
 from mangacolor_app.core.blending import blend_margin, ramp
 from mangacolor_app.core.tiling import (
     TilePlan,
@@ -291,6 +291,17 @@ def test_recommended_overlap() -> None:
         assert ov <= -(-(5 * r // 2 + 1) // 8) * 8  # about 2.5 x the radius, never the old 4 x
     with pytest.raises(TilingError):
         recommended_overlap(-1, 16)
+
+
+def test_preferred_tile_keeps_the_overlap_a_small_share() -> None:
+    assert preferred_tile(80, 8) == 1024 and preferred_tile(160, 16) == 2048
+    assert preferred_tile(0, 8) == 1024 and preferred_tile(16, 16, minimum=100) == 208  # 12.8 x 16 = 204.8
+    assert preferred_tile(600, 16, minimum=64) == 7680
+    for ov, m in ((40, 4), (96, 16), (200, 8), (1000, 32)):
+        side = preferred_tile(ov, m, minimum=32)
+        assert side % m == 0 and side >= 12.8 * ov and side - m < max(12.8 * ov, 2 * ov + m, 32)
+    with pytest.raises(TilingError):
+        preferred_tile(-1, 16)
 
 
 # ---------------------------------------------------------------- rectangular tiles, best plan, narrow ramp

@@ -22,9 +22,12 @@ torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _random_tiny(seed: int = 0) -> tuple[UNetGenerator, object]:
-    """The tiny config's generator with He-initialised convs (a real receptive field to tile across)."""
+def _random_tiny(seed: int = 0, **model: object) -> tuple[UNetGenerator, object]:
+    """The tiny config's generator (``model`` overrides its ``[model]`` fields) with He-initialised
+    convs (a real receptive field to tile across)."""
     cfg = load_config("tiny")
+    for key, value in model.items():
+        setattr(cfg.model, key, value)
     torch.manual_seed(seed)  # the biases keep torch's default (global-RNG) initialisation
     g = UNetGenerator(cfg.model)
     gen = torch.Generator().manual_seed(seed)
@@ -82,6 +85,31 @@ def test_tiled_equals_whole(exported: Path) -> None:
     assert tiled_model.tile_for(200, 264) < 200
     # The overlap covers the radius where an input still moves the output by > 0.5/255 (core.receptive),
     # so tiles may differ from the whole page by less than one 8-bit level, never visibly.
+    assert np.abs(tiled - whole).max() < 1.0 / 255
+
+
+def test_space_to_depth_export_parity_manifest_and_tiling(tmp_path: Path) -> None:
+    """The pixel-unshuffled architecture exports (torch parity), states its size multiple, measured
+    overlap and a preferred tile that keeps the overlap small, and tiles exactly through the app."""
+    from mangacolor_app.core.receptive import preferred_tile
+    from mangacolor_app.inference.manifest import read_manifest
+    from mangacolor_app.inference.pipeline import Colorizer
+
+    g, cfg = _random_tiny(widths=(16, 24), space_to_depth=4)
+    res = export_generator(g, cfg, tmp_path / "s2d.onnx")
+    assert res.max_abs_diff <= 1e-3
+    m = read_manifest(res.path)
+    assert m.size_multiple == 8 and m.overlap % 8 == 0 and m.overlap > 0
+    assert m.preferred_tile == preferred_tile(m.overlap, 8) and m.preferred_tile >= 12 * m.overlap
+    rng = np.random.default_rng(2)
+    page = np.ones((200, 264), np.float32)
+    page[rng.random(page.shape) < 0.05] = 0.0
+    hints = np.zeros((200, 264, 4), np.float32)
+    hints[40:60, 30:90] = (0.9, 0.2, 0.1, 1.0)
+    whole = Colorizer(res.path, device="cpu", tile=512).colorize(page, hints, unhinted=1.0)
+    tiled_model = Colorizer(res.path, device="cpu", tile=m.overlap * 2 + 32)
+    assert tiled_model.tile_for(200, 264) < 200
+    tiled = tiled_model.colorize(page, hints, unhinted=1.0)
     assert np.abs(tiled - whole).max() < 1.0 / 255
 
 

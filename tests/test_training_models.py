@@ -62,6 +62,31 @@ def test_generator_is_tile_safe_and_bounded() -> None:
     assert float((crop[inner] - whole[:, :, 32:160, 40:168][inner]).abs().max()) < 1e-5
 
 
+def test_space_to_depth_generator_shapes_base_and_tile_safety() -> None:
+    """Pixel-unshuffled variant: size multiple s * 2^downs, full-resolution output, the untrained head
+    reproduces the base at full resolution, and crops equal the whole image away from their border."""
+    cfg = GeneratorConfig(widths=(16, 24), space_to_depth=4)
+    g = UNetGenerator(cfg).eval()
+    assert g.size_multiple == 8 and g.stem[0][0].in_channels == 9 * 16 and g.head.out_channels == 48
+    x = torch.rand(1, 9, 48, 64)
+    x[:, 8:9] = (x[:, 8:9] > 0.5).float()
+    x[:, 5:8] *= x[:, 8:9]
+    with torch.no_grad():
+        out = g(x)
+        assert out.shape == (1, 3, 48, 64)
+        assert torch.allclose(out, g.base_image(x), atol=0.02)
+    g = _randomize(UNetGenerator(cfg))
+    x = torch.rand(1, 9, 160, 160)
+    with torch.no_grad():
+        whole, crop = g(x), g(x[:, :, 32:128, 40:136])  # crop origin on the size multiple
+    inner = (slice(None), slice(None), slice(32, 64), slice(32, 64))
+    assert float((crop[inner] - whole[:, :, 32:128, 40:136][inner]).abs().max()) < 1e-5
+    with pytest.raises(ValueError):
+        UNetGenerator(GeneratorConfig(widths=(8, 16), space_to_depth=0))
+    with pytest.raises(ValueError):
+        UNetGenerator(GeneratorConfig(widths=(8, 16), space_to_depth=2, color_bins=10))
+
+
 def test_unknown_norm_and_skip_rejected() -> None:
     with pytest.raises(ValueError):
         UNetGenerator(GeneratorConfig(widths=(8, 16), norm="instance"))

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import ModelError
-from mangacolor_app.core.receptive import measure_receptive_radius, recommended_overlap
+from mangacolor_app.core.receptive import MIN_PREFERRED_TILE, measure_receptive_radius, recommended_overlap
+from mangacolor_app.core.receptive import preferred_tile as core_preferred_tile
 from training.checkpoint import load_generator
 from training.config import Config
 from training.models.unet import UNetGenerator, count_flops_per_mp
@@ -120,7 +121,7 @@ def _receptive(session: Any, in_channels: int, multiple: int) -> tuple[int, int]
         out = session.run(["output"], {"input": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
         return np.asarray(out, np.float32).transpose(0, 2, 3, 1)
 
-    size = max(192, 12 * multiple)
+    size = max(256, 16 * multiple)
     radius = int(measure_receptive_radius(fn, in_channels, size, multiple))
     return radius, int(recommended_overlap(radius, multiple))
 
@@ -141,14 +142,14 @@ def architecture_radius(cfg: Config) -> int:
             return probe(torch.from_numpy(batch).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
 
     m = probe.size_multiple
-    return int(measure_receptive_radius(fn, probe.in_channels, max(192, 12 * m), m))
+    return int(measure_receptive_radius(fn, probe.in_channels, max(256, 16 * m), m))
 
 
 def build_manifest(cfg: Config, g: UNetGenerator, *, radius: int, overlap: int, fp16: bool,
-                   name: str | None = None, preferred_tile: int = 1024) -> dict[str, Any]:
+                   name: str | None = None, preferred_tile: int = MIN_PREFERRED_TILE) -> dict[str, Any]:
     """The manifest dict (DEVELOPERS.md fields) for an exported generator."""
     m = g.size_multiple
-    tile = max(preferred_tile, -(-(2 * overlap + m) // m) * m)
+    tile = core_preferred_tile(overlap, m, minimum=preferred_tile)
     return {
         "format": 1, "name": name or cfg.name + ("-fp16" if fp16 else ""), "version": cfg.version,
         "description": cfg.description, "input_name": "input", "output_name": "output",

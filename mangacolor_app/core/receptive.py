@@ -96,4 +96,26 @@ def recommended_overlap(radius: int, multiple: int) -> int:
     return overlap
 
 
-__all__ = ["measure_receptive_radius", "recommended_overlap"]
+#: smallest preferred tile side written into manifests (px)
+MIN_PREFERRED_TILE = 1024
+#: preferred tile side per pixel of overlap: a tile 12.8 overlaps wide recomputes at most (12.8 / 10.8)^2
+#: = 1.40x its own pixels (interior tiles, both axes), and about 1.15-1.2x a large page's pixels
+TILE_PER_OVERLAP = 12.8
+
+
+def preferred_tile(overlap: int, multiple: int, minimum: int = MIN_PREFERRED_TILE) -> int:
+    """Tile side a manifest should prefer: ``max(minimum, 12.8 * overlap, 2 * overlap + multiple)``
+    rounded up to ``multiple``, so the overlap that every tile recomputes stays a small share of the work
+    (1024 for an 80 px overlap, 2048 for 160 px). Memory is bounded by this side, not by the page.
+
+    Raises:
+        TilingError: overlap < 0, multiple < 1 or minimum < 1.
+    """
+    if overlap < 0 or multiple < 1 or minimum < 1:
+        raise TilingError(f"invalid overlap {overlap}, multiple {multiple} or minimum {minimum}")
+    side = max(minimum, -(-overlap * 64 // 5), 2 * overlap + multiple)  # 64 / 5 == TILE_PER_OVERLAP
+    return -(-side // multiple) * multiple
+
+
+__all__ = ["MIN_PREFERRED_TILE", "TILE_PER_OVERLAP", "measure_receptive_radius", "preferred_tile",
+           "recommended_overlap"]

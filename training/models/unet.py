@@ -2,8 +2,15 @@
 
 Input: ``(N, C, H, W)`` float32 in [0, 1], channels in the order of the manifest ``channels`` tokens
 (``line`` 1, ``hint_rgb`` 3, ``hint_mask`` 1, ``hint_blur_rgb`` 3, ``hint_blur_conf`` 1, ``flats_rgb`` 3,
-``flats_mask`` 1). ``H`` and ``W`` must be multiples of ``size_multiple = 2 ** len(widths[1:])``.
+``flats_mask`` 1). ``H`` and ``W`` must be multiples of
+``size_multiple = space_to_depth * 2 ** len(widths[1:])``.
 Output: ``(N, 3, H, W)`` float32 RGB in (0, 1).
+
+CPU efficiency: with ``space_to_depth = s > 1`` the input is pixel-unshuffled (each s x s block becomes
+``s * s * C`` channels at 1/s resolution), every convolution runs at 1/s resolution or lower with wide
+channel counts, and the head predicts ``3 * s * s`` channels that are pixel-shuffled back, so no
+convolution runs on thin full-resolution feature maps (which reach far less of the CPU's matrix-product
+rate than 64+-channel maps; ``benchmarks/tiling.py``). Nothing is lost: pixel-unshuffle is a bijection.
 
 Tile safety: there is no global pooling, attention or spatial normalisation (no BatchNorm, InstanceNorm
 or GroupNorm, whose statistics span the tile); the only optional norm is per pixel across channels, so a
@@ -44,6 +51,8 @@ class GeneratorConfig:
         residual: predict a logit offset over the flats/hint base instead of the colour itself.
         color_bins: 0, or the grid step (Lab ab units) of the optional colour-classification head.
         skip: ``"add"`` (cheaper) or ``"concat"`` (pix2pix) skip connections.
+        space_to_depth: 1, or the pixel-unshuffle factor applied before the first convolution (see the
+            module docstring); ``widths[0]`` is then the width at ``1 / space_to_depth`` resolution.
     """
 
     channels: tuple[str, ...] = ("line", "hint_rgb", "hint_mask", "flats_rgb", "flats_mask")
@@ -53,11 +62,12 @@ class GeneratorConfig:
     residual: bool = True
     color_bins: int = 0
     skip: str = "add"
+    space_to_depth: int = 1
 
     @property
     def size_multiple(self) -> int:
-        """Input sizes must be multiples of this (``2 ** downsamplings``)."""
-        return 2 ** (len(self.widths) - 1)
+        """Input sizes must be multiples of this (``space_to_depth * 2 ** downsamplings``)."""
+        return self.space_to_depth * 2 ** (len(self.widths) - 1)
 
 
 class PixelNorm(nn.Module):
@@ -122,7 +132,8 @@ class UNetGenerator(nn.Module):
         cfg: the generator configuration.
 
     Raises:
-        ValueError: unknown norm or skip mode, fewer than two levels.
+        ValueError: unknown norm or skip mode, fewer than two levels, a space-to-depth factor below 1
+            or combined with the colour head.
         ModelError: unknown channel token.
     """
 
@@ -132,18 +143,20 @@ class UNetGenerator(nn.Module):
             raise ValueError("the generator needs at least two levels (one downsampling)")
         if cfg.skip not in ("add", "concat"):
             raise ValueError(f"generator skip must be 'add' or 'concat', got {cfg.skip!r}")
+        if cfg.space_to_depth < 1 or (cfg.space_to_depth > 1 and cfg.color_bins):
+            raise ValueError(f"space_to_depth must be >= 1 and 1 with color_bins, got {cfg.space_to_depth}")
         self.cfg = cfg
         self.slices = token_slices(cfg.channels)
         self.in_channels = sum(s.stop - s.start for s in self.slices.values())
-        w, norm = cfg.widths, cfg.norm
-        self.stem = nn.Sequential(_conv(self.in_channels, w[0], norm), _conv(w[0], w[0], norm))
+        w, norm, s2d = cfg.widths, cfg.norm, cfg.space_to_depth
+        self.stem = nn.Sequential(_conv(self.in_channels * s2d * s2d, w[0], norm), _conv(w[0], w[0], norm))
         self.downs = nn.ModuleList(
             nn.Sequential(_conv(w[i - 1], w[i], norm, stride=2), _conv(w[i], w[i], norm)) for i in range(1, len(w))
         )
         self.bottleneck = nn.Sequential(*(_ResBlock(w[-1], norm) for _ in range(cfg.bottleneck_blocks)))
         concat = cfg.skip == "concat"
         self.ups = nn.ModuleList(_Up(w[i], w[i - 1], norm, concat) for i in range(len(w) - 1, 0, -1))
-        self.head = nn.Conv2d(w[0], 3, 3, padding=1)
+        self.head = nn.Conv2d(w[0], 3 * s2d * s2d, 3, padding=1)
         self.color_head: nn.Module | None = None
         if cfg.color_bins:
             from training.models.colorbins import ColorHead
@@ -181,7 +194,10 @@ class UNetGenerator(nn.Module):
         return rgb * x[:, self.slices["line"]] if "line" in self.slices else rgb
 
     def features(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Decoder features at full and half resolution: ``(N, w0, H, W)``, ``(N, w1, H/2, W/2)``."""
+        """Decoder features at the first two levels: ``(N, w0, H/s, W/s)``, ``(N, w1, H/2s, W/2s)``
+        (``s = space_to_depth``)."""
+        if self.cfg.space_to_depth > 1:
+            x = nn.functional.pixel_unshuffle(x, self.cfg.space_to_depth)
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
@@ -201,6 +217,8 @@ class UNetGenerator(nn.Module):
         """
         feat, half = self.features(x)
         delta = self.head(feat)
+        if self.cfg.space_to_depth > 1:
+            delta = nn.functional.pixel_shuffle(delta, self.cfg.space_to_depth)
         if self.cfg.residual:
             rgb = self.base_image(x) + delta
             if not self.training:  # training keeps the unclamped value so that gradients never vanish
