@@ -214,3 +214,38 @@ def test_keyboard_shortcuts_reach_the_window(qtbot, win: MainWindow) -> None:  #
     assert win.doc.hints[0, 0, 3] == 0
     qtbot.keyClick(win.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert win.doc.hints[0, 0, 3] == 1
+
+
+def test_reference_image_is_decoded_off_the_gui_thread(qtbot, win: MainWindow, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reference image is decoded and downscaled in a worker; clicking it picks its colour; an
+    unreadable file gets a message naming it, not a traceback."""
+    import threading
+
+    from PIL import Image
+
+    from mangacolor_app.qt import palette as palette_mod
+
+    threads: list[str] = []
+    real = palette_mod.reference_pixels
+
+    def recording(path: str) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(palette_mod, "reference_pixels", recording)
+    big = np.zeros((1000, 3000, 3), np.uint8)
+    big[:] = (200, 30, 60)
+    Image.fromarray(big).save(tmp_path / "ref.png")
+    view = win.palette_dock.reference
+    win.palette_dock.load_reference(str(tmp_path / "ref.png"))
+    qtbot.waitUntil(lambda: view._array is not None, timeout=10000)
+    assert threads and threads[0] != threading.main_thread().name
+    assert view._array.shape == (683, 2048, 3) and tuple(view._array[300, 1000]) == (200, 30, 60)
+    view.resize(300, 200)
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(150, 100))
+    assert win.tools.color.name() == "#c81e3c"
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    win.palette_dock.load_reference(str(bad))
+    qtbot.waitUntil(lambda: any("notes.png" in e for e in win.errors), timeout=10000)
+    assert view._array.shape == (683, 2048, 3)  # the shown reference is kept

@@ -12,15 +12,18 @@ from PySide6.QtWidgets import (QColorDialog, QDockWidget, QFileDialog, QGridLayo
                                QLabel, QListWidget, QListWidgetItem, QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from mangacolor_app.core.color import to_uint8
-from mangacolor_app.core.errors import MangaColorError
 from mangacolor_app.core.project import NamedColor
 from mangacolor_app.qt.canvas import numpy_to_qimage
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.tools import ToolController
+from mangacolor_app.qt.workers import Job
 
-__all__ = ["PaletteDock", "STOCK_COLORS", "ReferenceView"]
+__all__ = ["PaletteDock", "REFERENCE_MAX_SIDE", "STOCK_COLORS", "ReferenceView", "reference_pixels"]
 
 logger = logging.getLogger(__name__)
+
+#: longest side (px) a reference image is kept at
+REFERENCE_MAX_SIDE = 2048
 
 #: Stock swatches: skin tones, hair, sky, foliage, cloth basics.
 STOCK_COLORS = ("#f6d5c0", "#e8b796", "#c68863", "#8a5a3c", "#2b2b3a", "#f2d16b", "#b33a3a", "#e87a5d",
@@ -209,12 +212,36 @@ class PaletteDock(QDockWidget):
 
     def _load_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)")
-        if not path:
-            return
-        from mangacolor_app.core.imageio import load_image
-        from mangacolor_app.qt.dialogs import show_error
+        if path:
+            self.load_reference(path)
 
-        try:
-            self.reference.set_image(to_uint8(load_image(path).rgb))
-        except MangaColorError as exc:
-            show_error(self, str(exc))
+    def load_reference(self, path: str) -> Job:
+        """Decode ``path`` in a worker thread (never on the GUI thread: a reference can be a large
+        photo) and show it; an unreadable file gets a message naming it. Returns the started job."""
+        from mangacolor_app.qt.dialogs import show_error
+        from mangacolor_app.qt.workers import start_job
+
+        job = Job(lambda _progress, _cancel: reference_pixels(path), name="reference image")
+        job.signals.finished.connect(self.reference.set_image)
+        job.signals.failed.connect(lambda message: show_error(self, message))
+        return start_job(job)
+
+
+def reference_pixels(path: str, max_side: int = REFERENCE_MAX_SIDE) -> np.ndarray:
+    """The reference image at ``path`` as (H, W, 3) uint8 sRGB, area-downscaled so that its longer side
+    is at most ``max_side`` (colour picking needs no more; bounds memory for huge photos).
+
+    Raises:
+        ImageLoadError: unreadable, unsupported or too large file (the message names it).
+    """
+    import cv2
+
+    from mangacolor_app.core.imageio import load_image
+
+    rgb = to_uint8(load_image(path).rgb)
+    h, w = rgb.shape[:2]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb
