@@ -15,6 +15,7 @@ Layout of the TOML file (every key optional; defaults below)::
     residual = true
     skip = "add"
     color_bins = 0                  # e.g. 10 enables the ab-classification head
+    space_to_depth = 1              # 2 or 4: pixel-unshuffled input, no full-resolution convs (CPU-efficient)
 
     [discriminator]  # -> DiscConfig
     [loss]           # -> LossConfig
