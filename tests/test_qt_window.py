@@ -85,6 +85,16 @@ def installed_model(tiny_onnx_model: Path) -> str:
     return "tiny-test"
 
 
+def use_shipped_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, needed: str) -> None:
+    """Point the bundled-models folder at a copy of ``resources/models``; skip when ``needed`` is missing."""
+    shipped = Path(__file__).resolve().parent.parent / "resources" / "models"
+    if not (shipped / needed).is_file():
+        pytest.skip(f"no shipped {needed} in resources/models")
+    bundled = tmp_path / "bundled"
+    shutil.copytree(shipped, bundled)
+    monkeypatch.setenv("MANGACOLOR_BUNDLED_MODELS", str(bundled))
+
+
 def open_page(qtbot, win: MainWindow, path: Path) -> None:  # type: ignore[no-untyped-def]
     win.files.open_path(path, ask=False)
     qtbot.waitUntil(lambda: win.doc.has_page and win.files.idle, timeout=20000)
@@ -362,12 +372,7 @@ def test_retrain_dialog_finetunes_the_shipped_model(qtbot, make_window, tmp_path
     """The dialog runs the real training.finetune from the shipped weights and adds the model to the picker."""
     from mangacolor_app.qt import retrain
 
-    shipped = Path(__file__).resolve().parent.parent / "resources" / "models"
-    if not (shipped / "mangacolor-default.safetensors").is_file():
-        pytest.skip("no shipped default weights in resources/models")
-    bundled = tmp_path / "bundled"
-    shutil.copytree(shipped, bundled)
-    monkeypatch.setenv("MANGACOLOR_BUNDLED_MODELS", str(bundled))
+    use_shipped_models(tmp_path, monkeypatch, "mangacolor-default.safetensors")
     style = tmp_path / "style"
     style.mkdir()
     rng = np.random.default_rng(3)
@@ -431,12 +436,7 @@ def test_full_render_uses_the_pages_flats_like_the_cli(qtbot, make_window, tmp_p
     from mangacolor_app.core.color import to_uint8
     from mangacolor_app.core.flats import page_flats
 
-    shipped = Path(__file__).resolve().parent.parent / "resources" / "models"
-    if not (shipped / "mangacolor-default.onnx").is_file():
-        pytest.skip("no shipped default model in resources/models")
-    bundled = tmp_path / "bundled"
-    shutil.copytree(shipped, bundled)
-    monkeypatch.setenv("MANGACOLOR_BUNDLED_MODELS", str(bundled))
+    use_shipped_models(tmp_path, monkeypatch, "mangacolor-default.onnx")
     page = tmp_path / "page.png"
     Image.fromarray((make_page(120, 160) * 255).astype(np.uint8)).save(page, dpi=(1200, 1200))
     win = make_window()
