@@ -114,6 +114,11 @@ def _parity(session: Any, g: nn.Module, in_channels: int, multiple: int, fp16: b
     return worst
 
 
+def _probe_size(multiple: int) -> int:
+    """Side of the receptive-field probe: wide enough that an architecture's bound stays off its border."""
+    return max(256, 16 * multiple)
+
+
 def _receptive(session: Any, in_channels: int, multiple: int) -> tuple[int, int]:
     """(radius, overlap) measured on the onnxruntime session with ``core.receptive``."""
 
@@ -121,8 +126,7 @@ def _receptive(session: Any, in_channels: int, multiple: int) -> tuple[int, int]
         out = session.run(["output"], {"input": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
         return np.asarray(out, np.float32).transpose(0, 2, 3, 1)
 
-    size = max(256, 16 * multiple)
-    radius = int(measure_receptive_radius(fn, in_channels, size, multiple))
+    radius = int(measure_receptive_radius(fn, in_channels, _probe_size(multiple), multiple))
     return radius, int(recommended_overlap(radius, multiple))
 
 
@@ -142,7 +146,7 @@ def architecture_radius(cfg: Config) -> int:
             return probe(torch.from_numpy(batch).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
 
     m = probe.size_multiple
-    return int(measure_receptive_radius(fn, probe.in_channels, max(256, 16 * m), m))
+    return int(measure_receptive_radius(fn, probe.in_channels, _probe_size(m), m))
 
 
 def build_manifest(cfg: Config, g: UNetGenerator, *, radius: int, overlap: int, fp16: bool,

@@ -98,9 +98,10 @@ def recommended_overlap(radius: int, multiple: int) -> int:
 
 #: smallest preferred tile side written into manifests (px)
 MIN_PREFERRED_TILE = 1024
-#: preferred tile side per pixel of overlap: a tile 12.8 overlaps wide recomputes at most (12.8 / 10.8)^2
-#: = 1.40x its own pixels (interior tiles, both axes), and about 1.15-1.2x a large page's pixels
-TILE_PER_OVERLAP = 12.8
+#: preferred tile side per pixel of overlap, as an exact fraction (64 / 5 = 12.8): a tile 12.8 overlaps
+#: wide recomputes at most (12.8 / 10.8)^2 = 1.40x its own pixels (interior tiles, both axes), and about
+#: 1.15-1.2x a large page's pixels
+TILE_PER_OVERLAP = (64, 5)
 
 
 def preferred_tile(overlap: int, multiple: int, minimum: int = MIN_PREFERRED_TILE) -> int:
@@ -113,7 +114,8 @@ def preferred_tile(overlap: int, multiple: int, minimum: int = MIN_PREFERRED_TIL
     """
     if overlap < 0 or multiple < 1 or minimum < 1:
         raise TilingError(f"invalid overlap {overlap}, multiple {multiple} or minimum {minimum}")
-    side = max(minimum, -(-overlap * 64 // 5), 2 * overlap + multiple)  # 64 / 5 == TILE_PER_OVERLAP
+    num, den = TILE_PER_OVERLAP
+    side = max(minimum, -(-overlap * num // den), 2 * overlap + multiple)
     return -(-side // multiple) * multiple
 
 

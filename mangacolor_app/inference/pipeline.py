@@ -30,6 +30,7 @@ from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
+from mangacolor_app.core.resize import fit_shape, fit_within
 from mangacolor_app.inference.manifest import (
     ModelManifest,
     read_manifest,
@@ -231,7 +232,7 @@ class Colorizer:
             TilingError: out of memory even at the smallest tile. ValueError: bad image array.
         """
         line = image_to_line(np.asarray(image))
-        line = _downscale(line, max_side)
+        line = fit_within(line, max_side)
         shape = line.shape[:2]
         if hints is not None:
             hints = fit_hints(hints, shape)
@@ -317,20 +318,8 @@ def _channel_offset(channels: Sequence[str], token: str) -> int:
 
 def preview_shape(height: int, width: int, max_side: int | None) -> tuple[int, int]:
     """(h, w) of a ``height`` x ``width`` page downscaled so its longer side is <= ``max_side``, as
-    :meth:`Colorizer.colorize` does in preview mode (unchanged when already small or ``max_side`` is None)."""
-    if not max_side or max_side >= max(height, width):
-        return height, width
-    scale = max_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _downscale(line: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Area-downscale ``line`` to :func:`preview_shape` (no-op when already small)."""
-    h, w = line.shape[:2]
-    shape = preview_shape(h, w, max_side)
-    if shape == (h, w):
-        return line
-    return cv2.resize(line, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    :meth:`Colorizer.colorize` does in preview mode (``core.resize.fit_shape``)."""
+    return fit_shape(height, width, max_side)
 
 
 def measure_model_overlap(

@@ -16,7 +16,7 @@ from mangacolor_app.core.project import NamedColor
 from mangacolor_app.qt.canvas import numpy_to_qimage
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.tools import ToolController
-from mangacolor_app.qt.workers import Job
+from mangacolor_app.qt.workers import Job, start_job
 
 __all__ = ["PaletteDock", "REFERENCE_MAX_SIDE", "STOCK_COLORS", "ReferenceView", "reference_pixels"]
 
@@ -219,8 +219,6 @@ class PaletteDock(QDockWidget):
         """Decode ``path`` in a worker thread (never on the GUI thread: a reference can be a large
         photo) and show it; an unreadable file gets a message naming it. Returns the started job."""
         from mangacolor_app.qt.dialogs import show_error
-        from mangacolor_app.qt.workers import start_job
-
         job = Job(lambda _progress, _cancel: reference_pixels(path), name="reference image")
         job.signals.finished.connect(self.reference.set_image)
         job.signals.failed.connect(lambda message: show_error(self, message))
@@ -234,14 +232,7 @@ def reference_pixels(path: str, max_side: int = REFERENCE_MAX_SIDE) -> np.ndarra
     Raises:
         ImageLoadError: unreadable, unsupported or too large file (the message names it).
     """
-    import cv2
-
     from mangacolor_app.core.imageio import load_image
+    from mangacolor_app.core.resize import fit_within
 
-    rgb = to_uint8(load_image(path).rgb)
-    h, w = rgb.shape[:2]
-    if max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return rgb
+    return fit_within(to_uint8(load_image(path).rgb), max_side)
