@@ -100,7 +100,7 @@ def _instrument(timings: _Timings, render: Any) -> None:
 
     flats_mod.compute_flats = timings.wrap("flats", flats_mod.compute_flats)
     hints_mod.encode_hint_blur = timings.wrap("hint_blur", hints_mod.encode_hint_blur)
-    pipe._downscale = timings.wrap("downscale", pipe._downscale)
+    pipe.fit_within = timings.wrap("downscale", pipe.fit_within)
     make_tile_fn = pipe.make_tile_fn
 
     def make_timed_tile_fn(*args: Any, **kwargs: Any) -> Callable[..., Any]:

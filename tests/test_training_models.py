@@ -30,9 +30,9 @@ def _randomize(g: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def test_default_generator_budget_and_shapes() -> None:
     cfg = load_config("default")
     g = UNetGenerator(cfg.model).eval()
-    assert g.in_channels == 9 and g.size_multiple == 8
+    assert g.in_channels == 9 and g.size_multiple == 16
     gflop = count_flops_per_mp(g, g.in_channels)
-    assert 10 <= gflop <= 40, gflop
+    assert 10 <= gflop <= 55, gflop  # the CPU budget: preview <= 300 ms at 1 MP, A4 <= 4 s (benchmarks/)
     with torch.no_grad():
         out = g(torch.rand(2, 9, 48, 64))
     assert out.shape == (2, 3, 48, 64) and out.dtype == torch.float32

@@ -6,6 +6,7 @@ Subcommands::
     mangacolor-train export CHECKPOINT -o MODEL.onnx [--fp16] [--name NAME]
     mangacolor-train finetune STYLE_FOLDER [--from default|CKPT] [-o NAME] [--steps N] [--freeze-encoder]
     mangacolor-train make-pairs OUT_DIR [-n N] [--size S] [--seed K] [--source FOLDER] [--workers W]
+    mangacolor-train render-svg SVG_DIR OUT_DIR [--side S] [--exclude NAME ...] [--workers W] [--limit N]
     mangacolor-train eval MODEL.onnx PAIRS_DIR [--limit N]
     mangacolor-train weights CHECKPOINT -o WEIGHTS.safetensors   (generator-only weights to ship)
 
@@ -63,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--source", type=Path, help="folder of colour images (default: procedural)")
     mp.add_argument("--workers", type=int, default=1)
+    rs = sub.add_parser("render-svg", help="render a folder of SVG drawings (e.g. openclipart) into training art")
+    rs.add_argument("svg_dir", type=Path)
+    rs.add_argument("out_dir", type=Path)
+    rs.add_argument("--side", type=int, default=384, help="canvas side of the rendered pictures in px")
+    rs.add_argument("--val-frac", type=float, default=0.06, help="share of drawings held out for validation")
+    rs.add_argument("--exclude", nargs="*", default=[], metavar="NAME", help="sub-folder names to skip")
+    rs.add_argument("--workers", type=int, default=2, help="concurrent rsvg-convert processes")
+    rs.add_argument("--limit", type=int, help="stop after this many kept drawings")
     ev = sub.add_parser("eval", help="score an ONNX model on pre-rendered pairs (PSNR, SSIM, CIEDE2000)")
     ev.add_argument("model", type=Path)
     ev.add_argument("pairs_dir", type=Path)
@@ -143,6 +152,15 @@ def _make_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_svg(args: argparse.Namespace) -> int:
+    from training.data.svgart import RenderSettings, render_folder
+
+    meta = render_folder(args.svg_dir, args.out_dir, settings=RenderSettings(side=args.side, val_frac=args.val_frac),
+                         workers=args.workers, limit=args.limit, exclude=tuple(args.exclude))
+    print(json.dumps(meta))
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_onnx
 
@@ -160,7 +178,8 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"fit": _fit, "export": _export, "finetune": _finetune, "make-pairs": _make_pairs, "eval": _eval,
+_COMMANDS = {"fit": _fit, "export": _export, "finetune": _finetune, "make-pairs": _make_pairs, "render-svg": _render_svg,
+             "eval": _eval,
              "weights": _weights}
 
 
@@ -177,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mangacolor-train: interrupted", file=sys.stderr)
         return 130
-    except (MangaColorError, FileNotFoundError, ValueError) as exc:
+    except (MangaColorError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"mangacolor-train: error: {exc}", file=sys.stderr)
         return 1
 

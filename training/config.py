@@ -110,10 +110,16 @@ class DataConfig:
     generated on the fly by ``PairDataset`` (``train_length`` items). ``style_dir`` (fine-tuning): a
     folder of colour images fed to ``PairDataset(source=...)``. The last ``val_count`` items of a
     cached folder (or a separately seeded generator) form the held-out validation split.
+    ``art_dir``: a ``render-svg`` folder (``ArtPairDataset``): its train drawings mixed with a
+    ``procedural_frac`` share of procedural pictures; validation is half its held-out drawings and half
+    procedural pictures. ``zero_hint_prob``: share of samples without any hint (automatic colour).
     """
 
     pairs_dir: str = ""
     style_dir: str = ""
+    art_dir: str = ""
+    procedural_frac: float = 0.3
+    zero_hint_prob: float = 0.1
     size: int = 256
     train_length: int = 4096
     val_count: int = 32
@@ -136,6 +142,7 @@ class TrainConfig:
     amp: bool = True  # autocast on CUDA only
     channels_last: bool = True
     threads: int = 0  # torch.set_num_threads on CPU; 0 = leave torch's default
+    time_limit_min: float = 0.0  # > 0: stop (with a checkpoint) after this many minutes of training
 
 
 @dataclass
@@ -225,7 +232,7 @@ def load_config(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the configuration: {exc}", p) from exc
     cfg = config_from_dict(raw, str(p))
-    for attr in ("pairs_dir", "style_dir"):
+    for attr in ("pairs_dir", "style_dir", "art_dir"):
         value = getattr(cfg.data, attr)
         if value and not Path(value).is_absolute() and (p.parent / value).exists():
             setattr(cfg.data, attr, str((p.parent / value).resolve()))

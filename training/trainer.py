@@ -297,6 +297,18 @@ class Trainer:
             old.unlink(missing_ok=True)
         return path
 
+    def _keep_best(self, metrics: dict[str, float]) -> None:
+        """Write ``checkpoints/best.safetensors`` when the validation CIEDE2000 is the lowest so far."""
+        score = metrics.get("ciede2000")
+        if score is None:
+            return
+        previous = [v for s, v in self.history.get("val/ciede2000", []) if s < self.step]
+        if previous and score >= min(previous):
+            return
+        tensors, meta = self.state()
+        ckpt.save_checkpoint(self.out / "checkpoints" / "best.safetensors", tensors, meta)
+        logger.info("step %d: best validation CIEDE2000 so far (%.3f)", self.step, score)
+
     def load(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save` (models, optimizers, RNGs, step, history).
 
@@ -380,8 +392,13 @@ class Trainer:
                     self._record(f"train/{k}", v)
                 logger.info("step %d/%d loss %.4f l1 %.4f %.2f img/s eta %.0fs", self.step, tc.steps, losses["loss"],
                             losses["l1"], rate * self.cfg.data.batch_size * self.info.world_size, eta)
+            out_of_time = tc.time_limit_min > 0 and time.monotonic() - t0 > 60 * tc.time_limit_min
+            if out_of_time:
+                logger.info("time limit of %.1f min reached at step %d", tc.time_limit_min, self.step)
+                tc.steps = self.step
             if main and (self.step % tc.val_every == 0 or self.step == tc.steps):
                 metrics = self._validate_and_log()
+                self._keep_best(metrics)
                 if sample_cb is not None and self.last_grid is not None:
                     sample_cb(self.step, self.last_grid)
             due = self.step % tc.ckpt_every == 0 or time.monotonic() - last_ckpt > 60 * tc.ckpt_minutes

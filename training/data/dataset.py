@@ -42,7 +42,7 @@ PROCEDURAL_CROP_SCALE = (0.7, 1.0)
 def make_pair(color: np.ndarray, rng: np.random.Generator, *, size: int = 256,
               channels: Sequence[str] = DEFAULT_CHANNELS, ink: np.ndarray | None = None,
               screentone_prob: float = 0.3, max_strokes: int = 40,
-              crop_scale: tuple[float, float] = (0.35, 1.0)) -> dict[str, np.ndarray]:
+              crop_scale: tuple[float, float] = (0.35, 1.0), zero_hint_prob: float = 0.1) -> dict[str, np.ndarray]:
     """Build one training pair from a colour image.
 
     Args:
@@ -52,7 +52,8 @@ def make_pair(color: np.ndarray, rng: np.random.Generator, *, size: int = 256,
         channels: model input channel tokens (see DEVELOPERS.md).
         ink: optional (H,W) float32 [0,1] line layer drawn by the generator (1 = paper).
         screentone_prob: probability of screentone over the line's mid-tones.
-        max_strokes: most hint strokes per sample (0 included with probability 0.1).
+        max_strokes: most hint strokes per sample.
+        zero_hint_prob: probability of a sample with no hint at all (what automatic colour learns from).
         crop_scale: range of the crop side as a fraction of the short side (see augment.random_resized_crop).
 
     Returns:
@@ -73,7 +74,7 @@ def make_pair(color: np.ndarray, rng: np.random.Generator, *, size: int = 256,
     if rng.random() < screentone_prob:
         line = screentone.apply_tones(line, lineart.to_gray(target), rng)
     line = np.clip(augment.augment_line(line, rng), 0, 1)
-    hints = simulate_hints(target, line, rng, max_strokes=max_strokes)
+    hints = simulate_hints(target, line, rng, max_strokes=max_strokes, zero_prob=zero_hint_prob)
     inp = build_model_input(line, hints, tokens)
     return {"input": np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32),
             "target": np.ascontiguousarray(target.transpose(2, 0, 1), np.float32)}
