@@ -8,6 +8,7 @@ Subcommands::
     mangacolor-train make-pairs OUT_DIR [-n N] [--size S] [--seed K] [--source FOLDER] [--workers W]
     mangacolor-train render-svg SVG_DIR OUT_DIR [--side S] [--exclude NAME ...] [--workers W] [--limit N]
     mangacolor-train eval MODEL.onnx PAIRS_DIR [--limit N]
+    mangacolor-train validate MODEL.onnx [MODEL.onnx ...] --art ART_DIR [--strokes N ...] [--unhinted A ...]
     mangacolor-train weights CHECKPOINT -o WEIGHTS.safetensors   (generator-only weights to ship)
 
 ``fit`` runs under ``torchrun`` unchanged (DDP). Exit status: 0 success, 1 failure (one line on stderr),
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("model", type=Path)
     ev.add_argument("pairs_dir", type=Path)
     ev.add_argument("--limit", type=int, default=64)
+    va = sub.add_parser("validate", help="score models through the app's pipeline on held-out validation drawings")
+    va.add_argument("models", type=Path, nargs="+")
+    va.add_argument("--art", type=Path, help="render-svg folder whose val/ drawings are used")
+    va.add_argument("--procedural", type=int, default=24, help="procedural validation pictures")
+    va.add_argument("--strokes", type=int, nargs="+", default=[0, 8, 32])
+    va.add_argument("--unhinted", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
+    va.add_argument("--limit", type=int, help="at most this many drawings")
     wt = sub.add_parser("weights", help="write generator-only weights (the shipped .safetensors)")
     wt.add_argument("checkpoint", type=Path)
     wt.add_argument("-o", "--output", type=Path, required=True)
@@ -168,6 +176,16 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from training.validate_app import score_model, validation_cases
+
+    cases = validation_cases(args.art, procedural=args.procedural, limit=args.limit)
+    for model in args.models:
+        scores = score_model(model, cases, strokes=args.strokes, unhinted=args.unhinted)
+        print(json.dumps({"model": str(model), "cases": len(cases), "scores": scores}))
+    return 0
+
+
 def _weights(args: argparse.Namespace) -> int:
     from training.trainer import load_generator, save_weights
 
@@ -179,7 +197,7 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"fit": _fit, "export": _export, "finetune": _finetune, "make-pairs": _make_pairs, "render-svg": _render_svg,
-             "eval": _eval,
+             "eval": _eval, "validate": _validate,
              "weights": _weights}
 
 

@@ -231,7 +231,7 @@ def render_svg(path: Path, settings: RenderSettings) -> tuple[np.ndarray, np.nda
     if "image" in tags:
         return "bitmap"
     shapes = sum(t in _SHAPES and t not in ("text", "tspan") for t in tags)
-    if shapes < 8 or (tags.count("text") > 0 and shapes < 30):
+    if shapes < 4 or (tags.count("text") > 0 and shapes < 30):
         return "text or too few shapes"
     cwd = path.parent
     probe = _rsvg(data, 256, cwd)
