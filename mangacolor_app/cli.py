@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="0..1: how much of the model's own colour to keep where no hint or flat reaches: "
                      "A near the hinted areas, A*A far from them, none on a page without hints "
                      "(0 = clean paper white; 1 = all of it everywhere; default: the model's own setting)")
+    col.add_argument("--auto", action="store_true",
+                     help="automatic colour: the model colours the whole page, hints (if any) steer it "
+                     "(the same as --unhinted 1)")
     col.add_argument("--format", choices=("png", "tiff", "jpeg", "webp", "psd"),
                      help="output format for a folder or .cbz (default png; a file output uses its extension)")
     col.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="8, or 16 for PNG, TIFF and PSD")
@@ -243,12 +246,15 @@ def _batch_options(args: argparse.Namespace) -> BatchOptions:
 
     return BatchOptions(output=args.output, hints=args.hints, format=args.format, bit_depth=args.bit_depth,
                         quality=args.quality, preserve_ink=not args.no_ink, flats_only=args.flats_only,
-                        force=args.force, quiet=args.quiet, unhinted=args.unhinted)
+                        force=args.force, quiet=args.quiet, unhinted=1.0 if args.auto else args.unhinted)
 
 
 def _cmd_colorize(args: argparse.Namespace) -> int:
     from mangacolor_app.batch import UsageError, run_batch
 
+    if args.auto and (args.unhinted is not None or args.flats_only):
+        _err("--auto cannot be combined with --unhinted or --flats-only (it runs the model with --unhinted 1)")
+        return EXIT_USAGE
     opts = _batch_options(args)
 
     def make_processor(plan: OutputPlan) -> tuple[Processor, tuple[type[BaseException], ...]]:

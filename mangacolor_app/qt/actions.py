@@ -111,6 +111,12 @@ def _colorize_menu(win: MainWindow) -> dict[str, QAction]:
         "refresh_models": _action(win, "Rescan models", win.render.refresh_models),
         "retrain": _action(win, "&Retrain on my style…", win.retrain_dialog, None, "retrain"),
     }
+    auto = _action(win, "&Auto colour", lambda: win.render.set_auto(not win.render.auto_color), "Ctrl+Shift+A")
+    auto.setCheckable(True)
+    auto.setChecked(win.render.auto_color)
+    auto.setToolTip("The model colours the whole page; hints steer it")
+    win.render.auto_changed.connect(auto.setChecked)
+    a["auto"] = auto
     menu = win.menuBar().addMenu("&Colorize")
     menu.addActions(list(a.values()))
     device_menu = menu.addMenu("Device")

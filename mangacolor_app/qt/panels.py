@@ -151,9 +151,13 @@ class ColorizeDock(QDockWidget):
         self.device.setWordWrap(True)
         self.live = LayersDock._check("Live preview", render.live_preview, self._live)
         self.flats_only = LayersDock._check("Flats only (no model)", render.flats_only, self._flats_only)
+        self.auto = LayersDock._check("Auto colour (hints steer it)", render.auto_color, render.set_auto)
+        self.auto.setToolTip("The model colours the whole page, hinted or not (Ctrl+Shift+A).\n"
+                             "Off: only what your hints reach is coloured.")
+        render.auto_changed.connect(self.auto.setChecked)
         self.button = QPushButton("Colorize full resolution  (Ctrl+Enter)")
         self.button.clicked.connect(on_render)
-        for widget in (QLabel("Model"), self.model, self.description, self.device, self.live,
+        for widget in (QLabel("Model"), self.model, self.description, self.device, self.live, self.auto,
                        self.flats_only, self.button):
             layout.addWidget(widget)
         layout.addStretch(1)

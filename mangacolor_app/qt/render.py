@@ -111,6 +111,7 @@ class RenderController(QObject):
         preview_busy(bool): a preview is running or not.
         full_started(), full_progress(int, int), full_finished(bool ok): full-resolution render.
         error(str): a user-facing failure message.
+        auto_changed(bool): automatic colour was turned on or off.
     """
 
     models_changed = Signal()
@@ -120,6 +121,7 @@ class RenderController(QObject):
     full_progress = Signal(int, int)
     full_finished = Signal(bool)
     error = Signal(str)
+    auto_changed = Signal(bool)
 
     def __init__(self, doc: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +131,7 @@ class RenderController(QObject):
         self.device = "auto"
         self.live_preview = True
         self.flats_only = False
+        self.auto_color = False
         self.flats_wanted = False
         self.preview_side = PREVIEW_SIDE
         self.device_text = "device: not started"
@@ -162,6 +165,13 @@ class RenderController(QObject):
             self.model_name = name
             if self.doc.project is not None:
                 self.doc.project.model_name = name
+            self.schedule()
+
+    def set_auto(self, on: bool) -> None:
+        """Automatic colour: the model colours the whole page (hints steer it), as ``colorize --auto``."""
+        if on != self.auto_color:
+            self.auto_color = on
+            self.auto_changed.emit(on)
             self.schedule()
 
     def set_device(self, device: str) -> None:
@@ -315,6 +325,7 @@ class RenderController(QObject):
                 tile = side  # the whole preview in one tile: no overlap computed twice
         dpi = self._page_dpi()
         wants_flats = max_side is None and any(c.startswith("flats") for c in manifest.channels)
+        unhinted = 1.0 if self.auto_color else None
 
         def work(progress: ProgressFn, cancel: CancelFn) -> tuple[Any, ...]:
             from mangacolor_app.core.flats import page_flats
@@ -323,7 +334,7 @@ class RenderController(QObject):
             hints_f = hints.astype(np.float32) / np.float32(255.0)
             flats = page_flats(line, hints_f, dpi) if wants_flats and has_alpha(hints) else None
             out = colorizer.colorize(line, hints_f, preserve_ink=False, flats=flats, progress=progress,
-                                     cancel=cancel, max_side=max_side)
+                                     cancel=cancel, max_side=max_side, unhinted=unhinted)
             u16 = to_uint16(out) if max_side is None else None
             flats_u8 = to_uint8(flats) if flats is not None else None
             return u16, to_uint8(out), colorizer.device_report, flats_u8
