@@ -2,6 +2,11 @@
 
 A reader never sees a half-written file: either the old file (when the write fails or is
 interrupted) or the complete new one.
+
+A writer holds an exclusive ``flock`` on its temporary file (POSIX) until the rename. A process
+killed mid-save leaves its ``.NAME.<hex>.tmp`` behind unlocked; :func:`remove_stale_temps` (called
+before every atomic write and by readers such as the project loader) deletes those of the same
+target. Where ``flock`` does not exist, only temporary files older than :data:`STALE_AGE_S` go.
 """
 
 from __future__ import annotations
@@ -9,20 +14,90 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mangacolor_app.core.errors import ImageSaveError
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["STALE_AGE_S", "atomic_write", "atomic_write_bytes", "remove_stale_temps"]
 
 logger = logging.getLogger(__name__)
 
+#: Without ``flock``, a temporary file this old (seconds) is taken as left by a dead writer.
+STALE_AGE_S = 3600.0
 
-def _make_temp(target: Path) -> Path:
-    """Create an empty temporary file next to ``target`` and return its path.
+
+def _temp_pattern(target: Path) -> re.Pattern[str]:
+    """The names of our temporary files for ``target``: ``.NAME.<12 hex>.tmp``."""
+    return re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}\.tmp")
+
+
+def _is_abandoned(tmp: Path) -> bool:
+    """Whether no live writer holds ``tmp`` (its flock is free; without flock: it is old)."""
+    if fcntl is None:
+        try:
+            return time.time() - tmp.stat().st_mtime > STALE_AGE_S
+        except OSError:
+            return False
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live writer holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> int:
+    """Delete the temporary files that crashed or killed writers left for ``path``.
+
+    Only files named like ours for this very target (``.NAME.<12 hex>.tmp`` in its folder) and held
+    by no live writer are removed; failures are logged, never raised.
+
+    Returns:
+        How many files were removed.
+    """
+    target = Path(path)
+    pattern = _temp_pattern(target)
+    try:
+        names = [e.name for e in os.scandir(target.parent) if pattern.fullmatch(e.name) and e.is_file()]
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        tmp = target.parent / name
+        if _is_abandoned(tmp):
+            _remove_quietly(tmp)
+            removed += not tmp.exists()
+    if removed:
+        logger.info("removed %d stale temporary file(s) of %s", removed, target)
+    return removed
+
+
+def _lock(fd: int, tmp: Path) -> None:
+    """Take the exclusive flock of a new temporary file (held while ``fd`` stays open)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        logger.debug("could not lock %s", tmp)
+
+
+def _make_temp(target: Path) -> tuple[Path, int]:
+    """Create an empty temporary file next to ``target``, locked: its path and the open descriptor
+    holding the lock (close it after the rename).
 
     The file is created with mode 0o666 minus the umask, like a normal new file.
 
@@ -43,8 +118,11 @@ def _make_temp(target: Path) -> Path:
             raise ImageSaveError(f"cannot save: no permission to write in the folder {folder}", target) from exc
         except OSError as exc:
             raise ImageSaveError(f"cannot save: {exc.strerror or exc}", target) from exc
-        os.close(fd)
-        return tmp
+        if fcntl is None:  # Windows: an open file cannot be renamed over; no lock there
+            os.close(fd)
+            return tmp, -1
+        _lock(fd, tmp)
+        return tmp, fd
     raise ImageSaveError(f"cannot save: could not create a temporary file in {folder}", target)
 
 
@@ -113,7 +191,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
             the final rename fails.
     """
     target = Path(path)
-    tmp = _make_temp(target)
+    remove_stale_temps(target)
+    tmp, lock = _make_temp(target)
     try:
         yield tmp
         _fsync_file(tmp)
@@ -125,6 +204,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
+    finally:
+        if lock >= 0:
+            os.close(lock)
     _fsync_dir(target.parent)
 
 

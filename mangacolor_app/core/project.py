@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,8 @@ __all__ = [
     "autosave_path",
     "write_autosave",
     "find_recoverable",
+    "scan_autosaves",
+    "set_aside_autosave",
     "discard_autosave",
 ]
 
@@ -115,7 +118,7 @@ def _pid_alive(pid: int) -> bool:
     """Whether process ``pid`` is running (POSIX); elsewhere only our own pid counts as alive."""
     if pid == os.getpid():
         return True
-    if os.name != "posix":
+    if os.name != "posix" or not 0 < pid < 2**31:  # 0 and negatives name process groups
         return False
     try:
         os.kill(pid, 0)
@@ -123,13 +126,30 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return True
 
 
-def find_recoverable(exclude_session: str | None = None) -> list[RecoveryCandidate]:
-    """Autosaves whose writing process is gone (newest first). Unreadable files are skipped (logged).
+def set_aside_autosave(path: str | os.PathLike[str]) -> Path | None:
+    """Rename a damaged autosave to ``<name>.damaged-<time>`` (kept for inspection, never offered
+    again); returns the new path, or None when it could not be moved (then it is deleted if possible)."""
+    source = Path(path)
+    target = source.with_name(f"{source.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        logger.warning("could not move the damaged autosave %s aside: %s", source, exc)
+        discard_autosave(source)
+        return None
+    return target
+
+
+def scan_autosaves(exclude_session: str | None = None) -> tuple[list[RecoveryCandidate], list[str]]:
+    """Autosaves whose writing process is gone (newest first), and one message per damaged autosave.
+
+    A damaged autosave (unreadable manifest) is moved aside with :func:`set_aside_autosave`, so that it
+    never blocks a later start-up; the message says where it went.
 
     Args:
         exclude_session: this editor's own session id, never offered.
@@ -137,18 +157,31 @@ def find_recoverable(exclude_session: str | None = None) -> list[RecoveryCandida
     from mangacolor_app.core.paths import autosave_dir
 
     found: list[RecoveryCandidate] = []
+    messages: list[str] = []
     for file in sorted(autosave_dir().glob(f"autosave-*{PROJECT_SUFFIX}")):
         try:
             manifest = read_manifest(file)
         except ProjectError as exc:
-            logger.warning("skipping unreadable autosave: %s", exc)
+            moved = set_aside_autosave(file)
+            where = f"moved to {moved}" if moved is not None else "deleted"
+            messages.append(f"an autosave could not be read and was {where}: {exc.reason}")
+            logger.warning("damaged autosave %s (%s): %s", file, where, exc)
             continue
         info = manifest.get("autosave") or {}
         if info.get("session") == exclude_session or _pid_alive(int(info.get("pid", -1))):
             continue
         found.append(RecoveryCandidate(file, float(manifest.get("saved_at", 0.0)),
                                        manifest["page"].get("source_path"), info.get("project_path")))
-    return sorted(found, key=lambda c: c.saved_at, reverse=True)
+    return sorted(found, key=lambda c: c.saved_at, reverse=True), messages
+
+
+def find_recoverable(exclude_session: str | None = None) -> list[RecoveryCandidate]:
+    """Autosaves whose writing process is gone (newest first); damaged ones are moved aside (logged).
+
+    Args:
+        exclude_session: this editor's own session id, never offered.
+    """
+    return scan_autosaves(exclude_session)[0]
 
 
 def discard_autosave(path: str | os.PathLike[str]) -> None:

@@ -13,17 +13,20 @@ import json
 import logging
 import os
 import re
+import struct
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
 import numpy as np
 
-from mangacolor_app.core.atomic import atomic_write
-from mangacolor_app.core.errors import ImageSaveError, ProjectError
+from mangacolor_app.core.atomic import atomic_write, remove_stale_temps
+from mangacolor_app.core.errors import ImageSaveError, MangaColorError, ProjectError
 from mangacolor_app.core.project_model import Palette, Project
+from mangacolor_app.core.project_validate import LAYER_SPECS, check_layer_header, layer_byte_bound, validate_manifest
 
 __all__ = [
     "FORMAT_VERSION",
@@ -60,7 +63,11 @@ def _encode_png(image: np.ndarray, path: Path) -> bytes:
 
 def _decode_png(data: bytes, channels: int, member: str, path: Path) -> np.ndarray:
     """Decode PNG bytes to an RGB(A) uint8/uint16 array with ``channels`` channels."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ProjectError(f"the layer {member} cannot be decoded ({exc.msg if hasattr(exc, 'msg') else exc})",
+                           path) from exc
     if arr is None or arr.ndim != 3 or arr.shape[2] != channels:
         raise ProjectError(f"the layer {member} is not a {channels}-channel PNG", path)
     code = cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB
@@ -157,30 +164,41 @@ def check_member_names(names: list[str], path: Path) -> None:
             raise ProjectError(f"unsafe member path {name!r} in the project file (refused)", path)
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
-    """Bytes of member ``name``; ProjectError when it is missing, too large or corrupt."""
+#: Largest manifest (``project.json``) read.
+_MAX_MANIFEST_BYTES = 16 * 1024**2
+#: Peak bytes per page pixel while a project is loaded: float32 page, uint8/uint16 layers, decoders.
+_LOAD_BYTES_PER_PIXEL = 40
+#: Every failure a damaged archive can raise from zipfile, zlib, json, OpenCV or numpy.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, RuntimeError,
+                   AttributeError, TypeError, ValueError, KeyError, IndexError, OSError, EOFError,
+                   struct.error, cv2.error)
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path: Path, limit: int = _MAX_MEMBER_BYTES) -> bytes:
+    """Bytes of member ``name``; ProjectError when it is missing, larger than ``limit`` or corrupt."""
     try:
         info = zf.getinfo(name)
     except KeyError as exc:
         raise ProjectError(f"the project file has no {name}", path) from exc
-    if info.file_size > _MAX_MEMBER_BYTES:
-        raise ProjectError(f"the member {name} is too large ({info.file_size} bytes)", path)
+    if info.file_size > limit:
+        raise ProjectError(f"the member {name} is too large ({info.file_size:,} bytes, at most {limit:,})", path)
     try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ProjectError(f"the member {name} is corrupt ({exc})", path) from exc
+        with zf.open(info) as handle:
+            data = handle.read(limit + 1)
+    except _ARCHIVE_ERRORS as exc:
+        raise ProjectError(f"the member {name} is corrupt ({type(exc).__name__}: {exc})", path) from exc
+    if len(data) > limit:
+        raise ProjectError(f"the member {name} is larger than it declares", path)
+    return data
 
 
 def _read_manifest(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    """The parsed and version-checked manifest."""
+    """The parsed manifest, every field checked (:func:`validate_manifest`)."""
     try:
-        data = json.loads(_read_member(zf, MANIFEST, path).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(_read_member(zf, MANIFEST, path, _MAX_MANIFEST_BYTES).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ProjectError(f"the manifest {MANIFEST} is not valid JSON ({exc})", path) from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
-        version = data.get("format") if isinstance(data, dict) else None
-        raise ProjectError(f"unknown project format version {version!r}", path)
-    return data
+    return validate_manifest(data, path)
 
 
 def _member_name(entry: Any, path: Path) -> str:
@@ -191,55 +209,100 @@ def _member_name(entry: Any, path: Path) -> str:
     return str(entry["member"])
 
 
+def _read_layer(zf: zipfile.ZipFile, entry: Any, kind: str, size_hw: tuple[int, int], path: Path) -> np.ndarray:
+    """One layer, its size checked from the zip directory and the PNG header before decoding."""
+    name = _member_name(entry, path)
+    data = _read_member(zf, name, path, layer_byte_bound(kind, size_hw[1], size_hw[0]))
+    check_layer_header(data, kind, name, size_hw, path)
+    return _decode_png(data, LAYER_SPECS[kind][2], name, path)
+
+
+def _check_memory(size_hw: tuple[int, int], path: Path) -> None:
+    """The pixel limit and the available memory, from the manifest's page size (nothing decoded yet)."""
+    from mangacolor_app.core.imageio import check_pixel_limit
+    from mangacolor_app.core.memory import check_decode_memory
+
+    h, w = size_hw
+    try:
+        check_pixel_limit((w, h), path)
+        check_decode_memory(h * w * _LOAD_BYTES_PER_PIXEL, (w, h), path, "project's page")
+    except MangaColorError as exc:
+        raise ProjectError(exc.reason, path) from exc
+
+
 def _project_from(zf: zipfile.ZipFile, manifest: dict[str, Any], path: Path) -> Project:
-    """Build the Project from an opened, name-checked archive."""
-    page_name = _member_name(manifest.get("page"), path)
-    page = _to_float(_decode_png(_read_member(zf, page_name, path), 3, page_name, path))
-    hints_name = _member_name(manifest.get("hints"), path)
-    hints = _decode_png(_read_member(zf, hints_name, path), 4, hints_name, path)
+    """Build the Project from an opened, name-checked archive and a validated manifest."""
+    page_entry = manifest["page"]
+    size_hw = (int(page_entry["height"]), int(page_entry["width"]))
+    _check_memory(size_hw, path)
+    page = _to_float(_read_layer(zf, page_entry, "page", size_hw, path))
+    hints = _read_layer(zf, manifest["hints"], "hints", size_hw, path)
     result = None
     if manifest.get("result"):
-        result_name = _member_name(manifest["result"], path)
-        result = _decode_png(_read_member(zf, result_name, path), 3, result_name, path).astype(np.uint16)
+        result = _read_layer(zf, manifest["result"], "result", size_hw, path).astype(np.uint16)
     try:
         palette = Palette.from_dict(manifest.get("palette") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ProjectError(f"the palette is malformed ({exc})", path) from exc
-    dpi = manifest["page"].get("dpi")
+    dpi = page_entry.get("dpi")
     project = Project(page=page, hints=hints.astype(np.uint8), palette=palette,
                       model_name=manifest.get("model"), settings=dict(manifest.get("settings") or {}),
-                      result=result, source_path=manifest["page"].get("source_path"),
-                      dpi=tuple(dpi) if dpi else None)  # type: ignore[arg-type]
+                      result=result, source_path=page_entry.get("source_path"),
+                      dpi=(float(dpi[0]), float(dpi[1])) if dpi else None)
     _validate_layers(project, path)
     return project
 
 
-def load_project(path: str | os.PathLike[str]) -> Project:
-    """Read a project file.
-
-    Raises:
-        ProjectError: missing/unreadable file, not a zip, unsafe member paths, unknown version,
-            missing or corrupt layers, layers whose sizes do not match the page.
-    """
-    source = Path(path)
+def _open_archive(source: Path) -> zipfile.ZipFile:
+    """Open the zip (names checked); ProjectError for a missing file or not a zip."""
     try:
         zf = zipfile.ZipFile(source, "r")
     except FileNotFoundError as exc:
         raise ProjectError("the project file does not exist", source) from exc
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"not a MangaColor project file ({exc})", source) from exc
-    with zf:
+    except IsADirectoryError as exc:
+        raise ProjectError("this is a folder, not a project file", source) from exc
+    except _ARCHIVE_ERRORS as exc:
+        raise ProjectError(f"not a MangaColor project file, or a damaged one ({exc})", source) from exc
+    try:
         check_member_names(zf.namelist(), source)
-        manifest = _read_manifest(zf, source)
-        return _project_from(zf, manifest, source)
+    except ProjectError:
+        zf.close()
+        raise
+    return zf
+
+
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read a project file (and remove temporary files that an interrupted save of it left).
+
+    Every manifest field is validated and every layer's size checked before it is decoded.
+
+    Raises:
+        ProjectError: missing/unreadable file, not a zip, unsafe member paths, unknown version,
+            invalid manifest fields, missing, corrupt, oversized or encrypted layers, layers whose
+            sizes do not match the page, not enough memory; the message names the file.
+    """
+    source = Path(path)
+    remove_stale_temps(source)
+    try:
+        with _open_archive(source) as zf:
+            manifest = _read_manifest(zf, source)
+            return _project_from(zf, manifest, source)
+    except ProjectError:
+        raise
+    except MemoryError as exc:
+        raise ProjectError("not enough memory to open the project", source) from exc
+    except _ARCHIVE_ERRORS as exc:
+        logger.debug("damaged project %s", source, exc_info=True)
+        raise ProjectError(f"the project file is damaged ({type(exc).__name__}: {exc})", source) from exc
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Only the manifest of a project file (cheap). Raises ProjectError like :func:`load_project`."""
     source = Path(path)
     try:
-        with zipfile.ZipFile(source, "r") as zf:
-            check_member_names(zf.namelist(), source)
+        with _open_archive(source) as zf:
             return _read_manifest(zf, source)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProjectError(f"not a MangaColor project file ({exc})", source) from exc
+    except ProjectError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raise ProjectError(f"the project file is damaged ({type(exc).__name__}: {exc})", source) from exc
