@@ -31,7 +31,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mangacolor_app.core.chapter import (
@@ -42,11 +42,13 @@ from mangacolor_app.core.chapter import (
     list_pages,
     write_cbz,
 )
+from mangacolor_app.core.chapter_pages import list_unsupported
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError
 from mangacolor_app.core.export import EXPORT_FORMATS
 
-__all__ = ["BatchOptions", "OutputPlan", "UsageError", "collect_pages", "plan_output", "run_batch"]
+__all__ = ["BatchOptions", "OutputPlan", "UsageError", "collect_pages", "plan_output", "refuse_overwriting_inputs",
+           "run_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,10 @@ def collect_pages(inputs: Sequence[Path]) -> tuple[list[PageSource], list[str]]:
             except MangaColorError as exc:
                 problems.append(str(exc).replace("\n", " "))
                 continue
+            for name in list_unsupported(item):
+                kind = PurePosixPath(name).suffix.lstrip(".").upper()
+                problems.append(f"{item}: {name}: {kind} pages are not supported (convert it to PNG, JPEG, TIFF, "
+                                "WebP or BMP); skipped")
             if not found:
                 problems.append(f"{item}: no page images in this {'folder' if item.is_dir() else 'archive'}")
             pages.extend(found)
@@ -139,14 +145,48 @@ def _format_of(opts: BatchOptions, default: str) -> str:
     return EXPORT_FORMATS[name]
 
 
-def _unique_names(pages: Sequence[PageSource], marker: str, ext: str) -> list[str]:
-    """``<stem><marker><ext>`` per page; later pages with a taken name get ``-2``, ``-3``..."""
+def _is_container(item: Path) -> bool:
+    return item.is_dir() or (item.is_file() and item.suffix.lower() in _ARCHIVE_SUFFIXES)
+
+
+def _container_prefixes(inputs: Sequence[Path]) -> dict[Path, str]:
+    """With several folders/archives as inputs, a distinct folder name per input (its stem), so
+    that no page of one chapter lands among another's; with one or none, no prefix."""
+    containers = [i for i in inputs if _is_container(i)]
+    if len(containers) < 2:
+        return {}
+    prefixes: dict[Path, str] = {}
+    taken: set[str] = set()
+    for item in containers:
+        base = item.stem or "input"
+        name, n = base, 2
+        while name.casefold() in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name.casefold())
+        prefixes[item.resolve()] = name
+    return prefixes
+
+
+def _page_stem_path(page: PageSource, prefixes: dict[Path, str]) -> str:
+    """``[input/]folders/stem`` of a page: archive members keep their folders (``ch1/001``)."""
+    rel = PurePosixPath(page.name.replace("\\", "/"))
+    container = page.path if page.member is not None else page.path.parent
+    prefix = prefixes.get(container.resolve()) if prefixes else None
+    stem = str(rel.with_suffix("")) if page.member is not None else rel.stem
+    return f"{prefix}/{stem}" if prefix else stem
+
+
+def _unique_names(pages: Sequence[PageSource], marker: str, ext: str,
+                  inputs: Sequence[Path] = ()) -> list[str]:
+    """``[input/][folders/]<stem><marker><ext>`` per page (``/``-separated); a taken name gets ``-2``..."""
+    prefixes = _container_prefixes(inputs)
     names: list[str] = []
     taken: set[str] = set()
     for page in pages:
-        name, n = f"{page.stem}{marker}{ext}", 2
+        stem = _page_stem_path(page, prefixes)
+        name, n = f"{stem}{marker}{ext}", 2
         while name.casefold() in taken:
-            name, n = f"{page.stem}-{n}{marker}{ext}", n + 1
+            name, n = f"{stem}-{n}{marker}{ext}", n + 1
         taken.add(name.casefold())
         names.append(name)
     return names
@@ -162,7 +202,7 @@ def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: Batch
     out = opts.output
     suffix = out.suffix.lower()
     if suffix == ".cbz":
-        return _plan_cbz(pages, opts)
+        return _plan_cbz(pages, opts, inputs)
     is_file_name = suffix in (*IMAGE_EXTENSIONS, *(f".{k}" for k in EXPORT_FORMATS)) and not out.is_dir()
     if is_file_name and _is_single_file_input(inputs):
         fmt = EXPORT_FORMATS.get(suffix.lstrip("."), suffix.lstrip("."))
@@ -176,16 +216,16 @@ def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: Batch
     _make_folder(out)
     fmt = "png" if opts.flats_only else _format_of(opts, "png")
     marker = ".flats" if opts.flats_only else (".color" if _is_input_folder(out, inputs) else "")
-    names = _unique_names(pages, marker, FORMAT_EXTENSIONS[fmt])
+    names = _unique_names(pages, marker, FORMAT_EXTENSIONS[fmt], inputs)
     return OutputPlan("folder", out, [out / n for n in names], fmt, resumable=True)
 
 
-def _plan_cbz(pages: Sequence[PageSource], opts: BatchOptions) -> OutputPlan:
+def _plan_cbz(pages: Sequence[PageSource], opts: BatchOptions, inputs: Sequence[Path]) -> OutputPlan:
     fmt = "png" if opts.flats_only else _format_of(opts, "png")
     if fmt == "psd":
         raise UsageError(f"{opts.output.name}: a .cbz holds images; use --format png, jpeg, webp or tiff")
     staging = opts.output.with_name(opts.output.name + ".partial")
-    names = _unique_names(pages, ".flats" if opts.flats_only else "", FORMAT_EXTENSIONS[fmt])
+    names = _unique_names(pages, ".flats" if opts.flats_only else "", FORMAT_EXTENSIONS[fmt], inputs)
     return OutputPlan("cbz", opts.output, [staging / n for n in names], fmt, resumable=True, staging=staging)
 
 
@@ -200,6 +240,52 @@ def _is_input_folder(out: Path, inputs: Sequence[Path]) -> bool:
     """True when ``out`` is one of the input folders or the folder of an input file."""
     folders = {(i if i.is_dir() else i.parent).resolve() for i in inputs if i.exists()}
     return out.resolve() in folders
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file (hard links share it), else None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _protected_inputs(inputs: Sequence[Path], pages: Sequence[PageSource], hints: Path | None) -> list[Path]:
+    """Every file the run reads: page files, archives, hint files, the --hints file."""
+    files = [i for i in inputs if i.is_file()]
+    for page in pages:
+        files.append(page.path)
+        if page.hints is not None and page.hints.member is None:
+            files.append(page.hints.path)
+    if hints is not None and hints.is_file():
+        files.append(hints)
+    return files
+
+
+def refuse_overwriting_inputs(plan: OutputPlan, inputs: Sequence[Path], pages: Sequence[PageSource],
+                              hints: Path | None = None) -> None:
+    """Refuse a run whose output is, or would overwrite, one of its inputs.
+
+    Every output path (the file, the ``.cbz``, each page file) is compared with every input page,
+    archive and hint file by resolved path (symbolic links followed) and by device and inode (hard
+    links).
+
+    Raises:
+        UsageError: naming the output and the input it would replace.
+    """
+    protected = _protected_inputs(inputs, pages, hints)
+    by_path = {p.resolve(): p for p in protected}
+    by_id = {ident: p for p in protected if (ident := _identity(p)) is not None}
+    targets = [plan.target, *plan.outputs] if plan.kind in ("file", "cbz") else list(plan.outputs)
+    for out in targets:
+        source = by_path.get(out.resolve())
+        if source is None and (ident := _identity(out)) is not None:
+            source = by_id.get(ident)
+        if source is not None:
+            same = "is" if out.resolve() == source.resolve() else "is a link to"
+            raise UsageError(f"{out}: the output {same} the input {source}; it would be overwritten. "
+                             "Choose another output name")
 
 
 # ----------------------------------------------------------------------------------- hints
@@ -240,19 +326,20 @@ def _project_hints(path: Path) -> Any:
 def load_page_hints(page: PageSource, hints_arg: Path | None, shape_hw: tuple[int, int]) -> Any:
     """The page's hint layer fitted to ``shape_hw``: (H, W, 4) float32 [0, 1], or None (no hint pixel).
 
-    Raises:
-        ImageLoadError, HintError, ProjectError: unreadable hints or hints of another aspect ratio.
-    """
-    import numpy as np
+    Hint images must have an alpha channel (:mod:`mangacolor_app.core.pagefile`).
 
+    Raises:
+        ImageLoadError, HintError, ProjectError: unreadable hints, hints without alpha, or hints of
+            another aspect ratio.
+    """
     from mangacolor_app.core.hints import fit_hints
+    from mangacolor_app.core.pagefile import hints_from_page
 
     explicit = _explicit_hints(hints_arg, page)
     source: PageSource | None = PageSource(explicit.name, explicit) if explicit is not None else page.hints
     if source is not None:
-        loaded = source.load()
-        alpha = loaded.alpha if loaded.alpha is not None else np.ones(loaded.rgb.shape[:2], np.float32)
-        hints, where = np.dstack([loaded.rgb, alpha]).astype(np.float32), Path(source.display_name)
+        where = Path(source.display_name) if source.member is not None else source.path
+        hints = hints_from_page(source.load(), where)
     else:
         project = _project_beside(page)
         hints = _project_hints(project) if project is not None else None
@@ -346,16 +433,24 @@ def _run_one(page: PageSource, output: Path, process: Processor, errors: tuple[t
     console.info(f"{page.display_name if page.member else page.path} -> {output}")
 
 
-def _pack_cbz(plan: OutputPlan, summary: ChapterSummary, console: _Console) -> None:
-    """Write the .cbz from the staged pages; drop the staging folder when every page succeeded."""
+def _pack_cbz(plan: OutputPlan, summary: ChapterSummary, console: _Console) -> bool:
+    """Write the .cbz from the staged pages (their folders kept); drop the staging folder when every
+    page succeeded. False (reported, staging kept) when the archive cannot be written."""
     if not summary.outputs:
-        return
-    write_cbz(plan.target, [(p.name, p) for p in summary.outputs])
+        return True
+    staging = plan.staging or plan.target.parent
+    try:
+        write_cbz(plan.target, [(p.relative_to(staging).as_posix(), p) for p in summary.outputs])
+    except MangaColorError as exc:
+        console.error(str(exc))
+        console.info(f"kept {staging} (run again to pack it)")
+        return False
     console.info(f"wrote {plan.target} ({len(summary.outputs)} pages)")
     if summary.ok and plan.staging is not None:
         shutil.rmtree(plan.staging, ignore_errors=True)
     elif plan.staging is not None:
         console.info(f"kept {plan.staging} (run again to resume)")
+    return True
 
 
 def _cbz_already_done(plan: OutputPlan, force: bool) -> bool:
@@ -381,19 +476,22 @@ def run_batch(
         console.error(f"{opts.hints}: hint file not found")
         return 2
     plan = plan_output(inputs, pages, opts)
+    refuse_overwriting_inputs(plan, inputs, pages, opts.hints)
     if _cbz_already_done(plan, opts.force):
         console.info(f"{plan.target} exists: {len(pages)} pages skipped (--force to redo)")
         return 1 if problems else 0
     if plan.staging is not None:
         _make_folder(plan.staging)
+    if plan.kind != "file":
+        for folder in sorted({o.parent for o in plan.outputs}):
+            _make_folder(folder)  # chapter sub-folders (ch1/, ch2/) of a folder or cbz output
     todo = [o for o in plan.outputs if opts.force or not plan.resumable or not (o.is_file() and o.stat().st_size)]
     process, errors = make_processor(plan) if todo else (_never, ())
     summary = run_pages(pages, plan, process, errors, console, opts.force)
-    if plan.kind == "cbz":
-        _pack_cbz(plan, summary, console)
+    packed = _pack_cbz(plan, summary, console) if plan.kind == "cbz" else True
     if len(pages) > 1:
         console.info(summary.summary_text())
-    return 1 if (summary.failed or problems) else 0
+    return 1 if (summary.failed or problems or not packed) else 0
 
 
 def _never(page: PageSource, output: Path) -> None:  # pragma: no cover - nothing to do

@@ -28,8 +28,10 @@ __all__ = [
     "MAX_MEMBER_BYTES",
     "OUTPUT_MARKER",
     "PageSource",
+    "UNSUPPORTED_IMAGE_EXTENSIONS",
     "find_hints_for",
     "list_pages",
+    "list_unsupported",
     "natural_key",
     "read_cbz_member",
     "write_cbz",
@@ -51,20 +53,58 @@ MAX_MEMBER_BYTES = 512 * 1024 * 1024
 _CHUNKS = re.compile(r"(\d+)")
 
 
-def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
+def _part_key(part: str) -> tuple[tuple[int, int, str], ...]:
+    """Natural key of one path component: digit runs as numbers, text case-insensitively."""
+    keys: list[tuple[int, int, str]] = []
+    for index, chunk in enumerate(_CHUNKS.split(part)):
+        if index % 2:
+            keys.append((0, int(chunk), ""))
+        elif chunk:
+            keys.append((1, 0, chunk.casefold()))
+    return tuple(keys)
+
+
+def natural_key(name: str) -> tuple[object, ...]:
     """Sort key ordering file names or member paths as people do: ``page2`` before ``page10``.
 
-    Runs of digits compare as numbers, text case-insensitively; ties (``p01`` vs ``p1``) are broken
-    by the plain name, so the order is total.
+    Paths compare folder by folder (``ch2/p9`` < ``ch2/p10`` < ``ch10/p1``, and every page of
+    ``Chapter 1/`` before ``Chapter 1 extra/``); within a component, runs of digits compare as numbers
+    and text case-insensitively. Ties (``p01`` vs ``p1``) are broken by the plain name: a total order.
     """
-    parts: list[tuple[int, int, str]] = []
-    for index, chunk in enumerate(_CHUNKS.split(name.replace("\\", "/"))):
-        if index % 2:
-            parts.append((0, int(chunk), ""))
-        elif chunk:
-            parts.append((1, 0, chunk.casefold()))
-    parts.append((2, 0, name))
-    return tuple(parts)
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    return (tuple(_part_key(p) for p in parts), name)
+
+
+#: Extensions of images that are not supported as pages (reported, never skipped silently).
+UNSUPPORTED_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".gif", ".psd", ".psb", ".pdf", ".heic", ".heif", ".avif", ".jxl", ".svg", ".kra", ".clip", ".xcf",
+     ".tga", ".ico", ".jp2", ".dds", ".exr", ".ora"})
+
+
+def unsupported_pages(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that look like pages in a format we do not read (``.gif``, ``.psd``...)."""
+    found = []
+    for name in names:
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        if base and not base.startswith(".") and not name.startswith("__MACOSX/") \
+                and os.path.splitext(base.lower())[1] in UNSUPPORTED_IMAGE_EXTENSIONS:
+            found.append(name)
+    return sorted(found, key=natural_key)
+
+
+def list_unsupported(folder_or_cbz: str | os.PathLike[str]) -> list[str]:
+    """Files (folder) or members (archive) of a chapter that are images in an unsupported format.
+
+    Returns an empty list when the chapter cannot be listed (:func:`list_pages` reports that).
+    """
+    path = Path(folder_or_cbz)
+    try:
+        if path.is_dir():
+            return unsupported_pages(e.name for e in os.scandir(path) if e.is_file())
+        with zipfile.ZipFile(path) as zf:
+            return unsupported_pages(i.filename for i in zf.infolist() if not i.is_dir())
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
+        return []
 
 
 def _is_image_name(name: str) -> bool:

@@ -40,16 +40,46 @@ def sample_paths() -> tuple[Path, Path]:
 
 def _load_page_project(path: Path, hints_path: Path | None = None) -> proj.Project:
     """Worker body: a new project for the image at ``path`` (optional RGBA hints file)."""
-    from mangacolor_app.core.imageio import load_image, load_rgba
+    from mangacolor_app.core.imageio import load_image
+    from mangacolor_app.core.pagefile import load_hints_file, page_on_paper
 
     page = load_image(path)
-    project = proj.Project.new(page.rgb, source_path=str(path), dpi=page.dpi)
+    project = proj.Project.new(page_on_paper(page), source_path=str(path), dpi=page.dpi)
     if hints_path is not None:
         from mangacolor_app.core.hints import fit_hints
 
-        hints = fit_hints(load_rgba(hints_path), project.size, hints_path)
+        hints = fit_hints(load_hints_file(hints_path), project.size, hints_path)
         project.hints = np.ascontiguousarray(to_uint8(hints))
     return project
+
+
+def _chapter_message(path: Path) -> str | None:
+    """What to say when asked to open a chapter (``.cbz``/``.zip`` archive or folder), else None."""
+    import zipfile
+
+    is_archive = path.suffix.lower() in (".cbz", ".zip") or (path.is_file() and zipfile.is_zipfile(path)
+                                                             and path.suffix.lower() != proj.PROJECT_SUFFIX)
+    if not (is_archive or path.is_dir()):
+        return None
+    what = "a chapter archive" if is_archive else "a folder"
+    return (f"{path}: this is {what}; the editor opens one page or project at a time. Open one of its pages, "
+            f"or colour the whole chapter with: mangacolor colorize \"{path}\" -o \"{path.stem}-color.cbz\"")
+
+
+def _naming(path: Path, fn: Any) -> Any:
+    """``fn`` with any unexpected failure turned into a MangaColorError naming ``path``."""
+
+    def run() -> Any:
+        try:
+            return fn()
+        except (MangaColorError, MemoryError):
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, OSError, RuntimeError) as exc:
+            logger.debug("opening %s failed", path, exc_info=True)
+            raise MangaColorError(f"cannot open this file: it is damaged or not what its name says "
+                                  f"({type(exc).__name__}: {exc})", path) from exc
+
+    return run
 
 
 def _with_views(project: proj.Project) -> tuple[proj.Project, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
@@ -122,16 +152,23 @@ class FileController(QObject):
             self.open_path(path, ask=False)
 
     def open_path(self, path: str | Path, *, ask: bool = True, hints_path: Path | None = None) -> None:
-        """Open an image (new project) or a ``.mcproj`` project, in the background."""
+        """Open an image (new project) or a ``.mcproj`` project, in the background.
+
+        A chapter (``.cbz`` archive or folder) is not opened: the error says how to colour one.
+        """
+        path = Path(path)
+        chapter = _chapter_message(path)
+        if chapter is not None:
+            self.error.emit(chapter)
+            return
         if ask and not self.maybe_discard():
             return
-        path = Path(path)
         if path.suffix.lower() == proj.PROJECT_SUFFIX:
-            self._run(lambda: _with_views(proj.load_project(path)), lambda pv: self._set(pv, path, path),
-                      f"Opening {path.name}…")
+            self._run(_naming(path, lambda: _with_views(proj.load_project(path))),
+                      lambda pv: self._set(pv, path, path), f"Opening {path.name}…")
         else:
-            self._run(lambda: _with_views(_load_page_project(path, hints_path)), lambda pv: self._set(pv, None, path),
-                      f"Loading {path.name}…")
+            self._run(_naming(path, lambda: _with_views(_load_page_project(path, hints_path))),
+                      lambda pv: self._set(pv, None, path), f"Loading {path.name}…")
 
     def open_sample(self) -> None:
         """Open the bundled sample sketch with its example hints."""
@@ -230,12 +267,17 @@ class FileController(QObject):
                   lambda p: logger.info("autosaved to %s", p), "")
 
     def offer_recovery(self) -> bool:
-        """Offer the newest autosave left by a crashed editor; True when one was restored."""
+        """Offer the newest autosave left by a crashed editor; True when one was restored.
+
+        Damaged autosaves are moved aside with a message and never block the start-up.
+        """
         try:
-            candidates = proj.find_recoverable(exclude_session=self.session)
+            candidates, damaged = proj.scan_autosaves(exclude_session=self.session)
         except MangaColorError as exc:
             self.error.emit(str(exc))
             return False
+        for message in damaged:
+            self.error.emit(message)
         if not candidates:
             return False
         newest = candidates[0]
@@ -250,7 +292,9 @@ class FileController(QObject):
             project = proj.load_project(newest.path)
         except MangaColorError as exc:
             logger.debug("recovery failed", exc_info=True)
-            self.error.emit(str(exc))
+            moved = proj.set_aside_autosave(newest.path)
+            where = f"it was moved to {moved}" if moved is not None else "it was deleted"
+            self.error.emit(f"the autosaved work could not be recovered ({exc}); {where}")
             return False
         self.doc.set_project(project, Path(newest.project_path) if newest.project_path else None)
         self.doc.mark_dirty()
