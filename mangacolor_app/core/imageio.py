@@ -1,8 +1,9 @@
 """Reading and writing page images (PNG, JPEG, TIFF, WebP, BMP) at the edge of the array contract.
 
 Loaded pages are float32 HWC RGB [0, 1] with an optional (H, W) alpha, EXIF orientation applied and
-ICC profiles converted to sRGB. The pixel limit is checked on the lazily read header, before any
-pixel is decoded. Saving is atomic.
+ICC profiles converted to sRGB. The pixel limit, the compression ratio (pixels per file byte) and
+the memory the decode would need (:mod:`mangacolor_app.core.memory`) are checked on the lazily read
+header, before any pixel is decoded. Saving is atomic.
 
 Importing this module switches off Pillow's decompression-bomb check (``Image.MAX_IMAGE_PIXELS =
 None``) in favour of ours; code opening untrusted images with Pillow directly should call
@@ -15,6 +16,7 @@ import functools
 import logging
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from io import BytesIO
@@ -28,9 +30,12 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.errors import ImageLoadError, ImageTooLargeError
 from mangacolor_app.core.imagesave import save_image
+from mangacolor_app.core.libquiet import silence_libtiff
+from mangacolor_app.core.memory import check_decode_memory
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "SUPPORTED_FORMATS", "Page", "check_pixel_limit",
-           "load_image", "load_rgba", "max_pixels_limit", "save_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "MAX_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "Page",
+           "check_compression_ratio", "check_pixel_limit", "decode_bytes", "load_image", "load_rgba",
+           "max_pixels_limit", "save_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,10 @@ _PNG_IEND = b"IEND\xaeB`\x82"
 
 # Our header check replaces Pillow's (which would refuse pages that our limit allows).
 Image.MAX_IMAGE_PIXELS = None
+# libtiff prints its warnings and errors on stderr, and Pillow's TIFF and EXIF readers warn about
+# every damaged tag ("Corrupt EXIF data", "Truncated File Read"); ours name the file in one line.
+silence_libtiff()
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass
@@ -94,6 +103,41 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         logger.warning("%s=%r is not a positive number; using %d", MAX_PIXELS_ENV, raw, DEFAULT_MAX_PIXELS)
         return DEFAULT_MAX_PIXELS
     return value
+
+
+#: Bytes per sample of Pillow's decoded modes (P decodes to 1 byte, but converts to RGBA: 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 4, "PA": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decode_bytes(im: Image.Image, bits: int) -> int:
+    """Estimated peak bytes of decoding ``im`` (from its header) into a :class:`Page`: the decoded
+    buffer twice (decode, conversion) plus the float32 RGB and alpha arrays."""
+    width, height = im.size
+    raw = _MODE_BYTES.get(im.mode, len(im.getbands()) * (2 if bits == 16 else 1))
+    return width * height * (2 * raw + 16)
+
+
+#: Pixels per file byte above which a big image is a decompression bomb (or a blank page): no real
+#: page compresses that far (deflate tops out near 1,032:1, i.e. about 8,000 pixels a byte only for
+#: 1-bit images; JPEG near 300 pixels a byte).
+MAX_PIXELS_PER_BYTE = 2000
+#: Images up to this many pixels are never refused for their compression ratio.
+_RATIO_FREE_PIXELS = 16_000_000
+
+
+def check_compression_ratio(size: tuple[int, int], file_bytes: int, path: str | Path | None) -> None:
+    """Refuse a small file announcing a huge image (more than :data:`MAX_PIXELS_PER_BYTE` pixels per
+    byte and more than 16 M pixels): a decompression bomb, or a page with nothing on it.
+
+    Raises:
+        ImageTooLargeError: naming the file, its size in bytes and in pixels.
+    """
+    width, height = size
+    pixels = width * height
+    if pixels > _RATIO_FREE_PIXELS and pixels > MAX_PIXELS_PER_BYTE * max(file_bytes, 1):
+        raise ImageTooLargeError(
+            f"the file is only {file_bytes:,} bytes but announces {width} x {height} = {pixels:,} pixels: "
+            "a decompression bomb or an empty page, not opened", path)
 
 
 def check_pixel_limit(size: tuple[int, int], path: str | Path | None, max_pixels: int | None = None) -> None:
@@ -308,9 +352,9 @@ def _read_dpi(im: Image.Image) -> tuple[float, float] | None:
     dpi = im.info.get("dpi")
     try:
         x, y = (round(float(v), 1) for v in dpi)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None
-    return (x, y) if x > 1.0 and y > 1.0 else None
+    return (x, y) if 1.0 < x <= 100_000.0 and 1.0 < y <= 100_000.0 else None
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Page:
@@ -329,7 +373,9 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> P
         Page with rgb (H, W, 3) float32 [0, 1] and alpha (H, W) float32 [0, 1] or None.
 
     Raises:
-        ImageTooLargeError: the header announces more pixels than the limit (nothing decoded).
+        ImageTooLargeError: the header announces more pixels than the limit, or an image whose decode
+            would need more memory than :func:`~mangacolor_app.core.memory.decode_budget` allows
+            (nothing decoded).
         ImageLoadError: missing, empty, truncated, corrupt, text or unsupported file.
     """
     p = Path(path)
@@ -339,6 +385,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> P
         if im.format == "PNG":
             _check_png_complete(p, size)
         source_mode, bits, dpi = im.mode, _raw_bits(im), _read_dpi(im)
+        check_compression_ratio(im.size, size, p)
+        check_decode_memory(decode_bytes(im, bits), im.size, p)
         if bits == 16 and source_mode in ("RGB", "RGBA", "LA"):
             rgb, alpha = _decode_16bit_color(p, _exif_orientation(im, p))
             if im.info.get("icc_profile"):
