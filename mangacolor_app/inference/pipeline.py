@@ -27,7 +27,7 @@ from mangacolor_app.core import tiling
 from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
-from mangacolor_app.core.errors import TilingError
+from mangacolor_app.core.errors import ModelError, TilingError
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
 from mangacolor_app.core.resize import fit_shape, fit_within
@@ -95,6 +95,7 @@ def make_tile_fn(
     preserve_ink: bool = True,
     ink_index: int | None = None,
     gate_index: int | None = None,
+    model_path: Path | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The per-tile model function for ``core.tiling``: (N, h, w, C[+1]) float32 -> (N, h, w, 3).
 
@@ -107,6 +108,7 @@ def make_tile_fn(
             own ``line`` channel, so that no extra plane is needed); wins over ``ink_plane``.
         gate_index: channel of the input batch holding the share of the model's colour to keep
             (:func:`gate_plane`); the rest of each pixel is paper white.
+        model_path: the model file, named when the model misbehaves.
 
     Returns:
         fn with outputs float32 in [0, 1] (clipped), (N, h, w, 3): a channel-last view of the
@@ -126,6 +128,9 @@ def make_tile_fn(
         nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)  # no copy for planar readers
         y = session.run([manifest.output_name], {manifest.input_name: nchw})[0]
         y = np.asarray(y, dtype=np.float32)  # (N, 3, h, w), ORT's own buffer: modified in place
+        if not np.isfinite(y).all():
+            raise ModelError(f"the model {manifest.name!r} returned NaN or infinite values: the model file is "
+                             "broken or does not run correctly on this device; nothing was written", model_path)
         if not y.flags.writeable:
             y = y.copy()
         if (olo, ohi) != (0.0, 1.0):
@@ -264,7 +269,7 @@ class Colorizer:
             gate = n_in + len(extra) - 1
         reader = builder.read_region if not extra else reader_with_planes(builder, extra)
         fn = make_tile_fn(self.session, self.manifest, preserve_ink=preserve_ink, ink_index=ink,
-                          gate_index=gate)
+                          gate_index=gate, model_path=self.model_path)
         return tiling.run_tiled_with_retry(
             reader, fn, tile=self.tile_shape_for(*shape), overlap=self.overlap, multiple=self.manifest.size_multiple,
             out_channels=3, is_oom=is_oom, shape_hw=shape, batch_size=self.batch_size,
