@@ -95,6 +95,7 @@ def test_image_fuzz_raises_only_our_errors(tmp_path: Path) -> None:
             counts["refused"] += 1
         except Exception as exc:  # noqa: BLE001 - the point of the test
             pytest.fail(f"file {i} (from {name}) raised {type(exc).__name__}: {exc}")
+    print(f"IMAGE FUZZ {total}: {counts}")
     assert counts["refused"] > total // 10, counts
 
 

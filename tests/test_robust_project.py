@@ -96,6 +96,7 @@ def test_project_fuzz_raises_only_project_error(tmp_path: Path) -> None:
             outcomes[_load_outcome(target)] += 1
         except Exception as exc:  # noqa: BLE001 - the point of the test
             pytest.fail(f"mutation {i} (kind {kind}) raised {type(exc).__name__}: {exc}")
+    print(f"PROJECT FUZZ {total}: {outcomes}")
     assert outcomes["refused"] > total // 3, outcomes
 
 
