@@ -26,7 +26,13 @@ import numpy as np
 from mangacolor_app.core.atomic import atomic_write, remove_stale_temps
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError, ProjectError
 from mangacolor_app.core.project_model import Palette, Project
-from mangacolor_app.core.project_validate import LAYER_SPECS, check_layer_header, layer_byte_bound, validate_manifest
+from mangacolor_app.core.project_validate import (
+    LAYER_SPECS,
+    check_layer_data,
+    check_layer_header,
+    layer_byte_bound,
+    validate_manifest,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -214,6 +220,7 @@ def _read_layer(zf: zipfile.ZipFile, entry: Any, kind: str, size_hw: tuple[int, 
     name = _member_name(entry, path)
     data = _read_member(zf, name, path, layer_byte_bound(kind, size_hw[1], size_hw[0]))
     check_layer_header(data, kind, name, size_hw, path)
+    check_layer_data(data, name, path)
     return _decode_png(data, LAYER_SPECS[kind][2], name, path)
 
 
