@@ -11,15 +11,24 @@ Inputs are image files, folders of pages and ``.cbz`` archives (pages in natural
   ``<stem>.flats.png`` with ``--flats-only``; ``<stem>.color.<ext>`` when the output folder is an
   input folder, so that pages are never overwritten.
 
+In a folder or ``.cbz`` output, archive pages keep their folders (``ch1/001.png``) and, with several
+folders or archives as inputs, each input gets a folder of its own, so that chapters never
+interleave (:mod:`mangacolor_app.batch_outputs`). An output that is, or links to, an input page,
+archive or hint file is refused before anything is written (exit status 2). Pages in formats we do
+not read (GIF, PSD...) are reported, not skipped silently; a ``.cbz`` that cannot be packed (full
+disk) is a failure (exit status 1), its pages kept in the staging folder.
+
 Folder and ``.cbz`` runs are resumable: a page whose output exists is skipped unless ``force``.
 Pages are read, processed and written one at a time, so memory does not grow with the chapter.
-A page that fails is reported in one line (no traceback) and the others go on.
+A page that fails is reported in one line (no traceback) and the others go on, also when the
+page's project file is damaged. Pages with transparency are composited over white paper.
 
 Hints of a page, first found wins: ``--hints`` (a file for every page, or a folder holding
 ``<stem>.png``, ``<stem>.hints.png`` or ``<stem>_hints.png``); ``<page>.hints.png`` /
 ``<stem>.hints.png`` beside the page (or in the archive); the hint layer of an editor project file
 ``<page>.mcproj`` / ``<stem>.mcproj`` beside a page file (when :mod:`mangacolor_app.core.project`
-is available).
+is available). Hint images must have an alpha channel (RGBA: transparent where there is no hint);
+an RGB hint image is refused, since every pixel of it would be a hint.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from mangacolor_app.core.chapter import (
     list_pages,
     write_cbz,
 )
+from mangacolor_app.batch_outputs import refuse_overwriting_inputs, unique_names
 from mangacolor_app.core.chapter_pages import list_unsupported
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError
@@ -145,53 +155,6 @@ def _format_of(opts: BatchOptions, default: str) -> str:
     return EXPORT_FORMATS[name]
 
 
-def _is_container(item: Path) -> bool:
-    return item.is_dir() or (item.is_file() and item.suffix.lower() in _ARCHIVE_SUFFIXES)
-
-
-def _container_prefixes(inputs: Sequence[Path]) -> dict[Path, str]:
-    """With several folders/archives as inputs, a distinct folder name per input (its stem), so
-    that no page of one chapter lands among another's; with one or none, no prefix."""
-    containers = [i for i in inputs if _is_container(i)]
-    if len(containers) < 2:
-        return {}
-    prefixes: dict[Path, str] = {}
-    taken: set[str] = set()
-    for item in containers:
-        base = item.stem or "input"
-        name, n = base, 2
-        while name.casefold() in taken:
-            name, n = f"{base}-{n}", n + 1
-        taken.add(name.casefold())
-        prefixes[item.resolve()] = name
-    return prefixes
-
-
-def _page_stem_path(page: PageSource, prefixes: dict[Path, str]) -> str:
-    """``[input/]folders/stem`` of a page: archive members keep their folders (``ch1/001``)."""
-    rel = PurePosixPath(page.name.replace("\\", "/"))
-    container = page.path if page.member is not None else page.path.parent
-    prefix = prefixes.get(container.resolve()) if prefixes else None
-    stem = str(rel.with_suffix("")) if page.member is not None else rel.stem
-    return f"{prefix}/{stem}" if prefix else stem
-
-
-def _unique_names(pages: Sequence[PageSource], marker: str, ext: str,
-                  inputs: Sequence[Path] = ()) -> list[str]:
-    """``[input/][folders/]<stem><marker><ext>`` per page (``/``-separated); a taken name gets ``-2``..."""
-    prefixes = _container_prefixes(inputs)
-    names: list[str] = []
-    taken: set[str] = set()
-    for page in pages:
-        stem = _page_stem_path(page, prefixes)
-        name, n = f"{stem}{marker}{ext}", 2
-        while name.casefold() in taken:
-            name, n = f"{stem}-{n}{marker}{ext}", n + 1
-        taken.add(name.casefold())
-        names.append(name)
-    return names
-
-
 def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: BatchOptions) -> OutputPlan:
     """Decide the output kind, format and per-page paths; creates the output folder.
 
@@ -216,7 +179,7 @@ def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: Batch
     _make_folder(out)
     fmt = "png" if opts.flats_only else _format_of(opts, "png")
     marker = ".flats" if opts.flats_only else (".color" if _is_input_folder(out, inputs) else "")
-    names = _unique_names(pages, marker, FORMAT_EXTENSIONS[fmt], inputs)
+    names = unique_names(pages, marker, FORMAT_EXTENSIONS[fmt], inputs)
     return OutputPlan("folder", out, [out / n for n in names], fmt, resumable=True)
 
 
@@ -225,7 +188,7 @@ def _plan_cbz(pages: Sequence[PageSource], opts: BatchOptions, inputs: Sequence[
     if fmt == "psd":
         raise UsageError(f"{opts.output.name}: a .cbz holds images; use --format png, jpeg, webp or tiff")
     staging = opts.output.with_name(opts.output.name + ".partial")
-    names = _unique_names(pages, ".flats" if opts.flats_only else "", FORMAT_EXTENSIONS[fmt], inputs)
+    names = unique_names(pages, ".flats" if opts.flats_only else "", FORMAT_EXTENSIONS[fmt], inputs)
     return OutputPlan("cbz", opts.output, [staging / n for n in names], fmt, resumable=True, staging=staging)
 
 
@@ -240,52 +203,6 @@ def _is_input_folder(out: Path, inputs: Sequence[Path]) -> bool:
     """True when ``out`` is one of the input folders or the folder of an input file."""
     folders = {(i if i.is_dir() else i.parent).resolve() for i in inputs if i.exists()}
     return out.resolve() in folders
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of an existing file (hard links share it), else None."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _protected_inputs(inputs: Sequence[Path], pages: Sequence[PageSource], hints: Path | None) -> list[Path]:
-    """Every file the run reads: page files, archives, hint files, the --hints file."""
-    files = [i for i in inputs if i.is_file()]
-    for page in pages:
-        files.append(page.path)
-        if page.hints is not None and page.hints.member is None:
-            files.append(page.hints.path)
-    if hints is not None and hints.is_file():
-        files.append(hints)
-    return files
-
-
-def refuse_overwriting_inputs(plan: OutputPlan, inputs: Sequence[Path], pages: Sequence[PageSource],
-                              hints: Path | None = None) -> None:
-    """Refuse a run whose output is, or would overwrite, one of its inputs.
-
-    Every output path (the file, the ``.cbz``, each page file) is compared with every input page,
-    archive and hint file by resolved path (symbolic links followed) and by device and inode (hard
-    links).
-
-    Raises:
-        UsageError: naming the output and the input it would replace.
-    """
-    protected = _protected_inputs(inputs, pages, hints)
-    by_path = {p.resolve(): p for p in protected}
-    by_id = {ident: p for p in protected if (ident := _identity(p)) is not None}
-    targets = [plan.target, *plan.outputs] if plan.kind in ("file", "cbz") else list(plan.outputs)
-    for out in targets:
-        source = by_path.get(out.resolve())
-        if source is None and (ident := _identity(out)) is not None:
-            source = by_id.get(ident)
-        if source is not None:
-            same = "is" if out.resolve() == source.resolve() else "is a link to"
-            raise UsageError(f"{out}: the output {same} the input {source}; it would be overwritten. "
-                             "Choose another output name")
 
 
 # ----------------------------------------------------------------------------------- hints

@@ -31,7 +31,12 @@ from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.errors import ImageLoadError, ImageTooLargeError
 from mangacolor_app.core.imagesave import save_image
 from mangacolor_app.core.libquiet import silence_libtiff
-from mangacolor_app.core.memory import check_decode_memory
+from mangacolor_app.core.memory import (  # noqa: F401 - re-exported
+    MAX_PIXELS_PER_BYTE,
+    check_compression_ratio,
+    check_decode_memory,
+    decode_bytes,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "MAX_PIXELS_PER_BYTE", "SUPPORTED_FORMATS", "Page",
            "check_compression_ratio", "check_pixel_limit", "decode_bytes", "load_image", "load_rgba",
@@ -103,41 +108,6 @@ def max_pixels_limit(max_pixels: int | None = None) -> int:
         logger.warning("%s=%r is not a positive number; using %d", MAX_PIXELS_ENV, raw, DEFAULT_MAX_PIXELS)
         return DEFAULT_MAX_PIXELS
     return value
-
-
-#: Bytes per sample of Pillow's decoded modes (P decodes to 1 byte, but converts to RGBA: 4).
-_MODE_BYTES = {"1": 1, "L": 1, "P": 4, "PA": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
-
-
-def decode_bytes(im: Image.Image, bits: int) -> int:
-    """Estimated peak bytes of decoding ``im`` (from its header) into a :class:`Page`: the decoded
-    buffer twice (decode, conversion) plus the float32 RGB and alpha arrays."""
-    width, height = im.size
-    raw = _MODE_BYTES.get(im.mode, len(im.getbands()) * (2 if bits == 16 else 1))
-    return width * height * (2 * raw + 16)
-
-
-#: Pixels per file byte above which a big image is a decompression bomb (or a blank page): no real
-#: page compresses that far (deflate tops out near 1,032:1, i.e. about 8,000 pixels a byte only for
-#: 1-bit images; JPEG near 300 pixels a byte).
-MAX_PIXELS_PER_BYTE = 2000
-#: Images up to this many pixels are never refused for their compression ratio.
-_RATIO_FREE_PIXELS = 16_000_000
-
-
-def check_compression_ratio(size: tuple[int, int], file_bytes: int, path: str | Path | None) -> None:
-    """Refuse a small file announcing a huge image (more than :data:`MAX_PIXELS_PER_BYTE` pixels per
-    byte and more than 16 M pixels): a decompression bomb, or a page with nothing on it.
-
-    Raises:
-        ImageTooLargeError: naming the file, its size in bytes and in pixels.
-    """
-    width, height = size
-    pixels = width * height
-    if pixels > _RATIO_FREE_PIXELS and pixels > MAX_PIXELS_PER_BYTE * max(file_bytes, 1):
-        raise ImageTooLargeError(
-            f"the file is only {file_bytes:,} bytes but announces {width} x {height} = {pixels:,} pixels: "
-            "a decompression bomb or an empty page, not opened", path)
 
 
 def check_pixel_limit(size: tuple[int, int], path: str | Path | None, max_pixels: int | None = None) -> None:

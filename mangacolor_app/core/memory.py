@@ -1,7 +1,8 @@
 """How much memory a decode may take: the memory actually available, checked before allocating.
 
 A few kilobytes of WebP, TIFF or PNG can announce an image that decodes to gigabytes while staying
-under the pixel limit. Before a page (or a project layer) is decoded, its cost is estimated from the
+under the pixel limit. :func:`check_compression_ratio` refuses files announcing far more pixels per
+byte than any real page compresses to. Before a page (or a project layer) is decoded, its cost is estimated from the
 header and compared with :func:`decode_budget`: a share of the memory the system reports as available
 (``MemAvailable`` in ``/proc/meminfo``, else ``os.sysconf``), or ``$MANGACOLOR_MAX_DECODE_MB``.
 """
@@ -12,9 +13,15 @@ import logging
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from mangacolor_app.core.errors import ImageTooLargeError
 
-__all__ = ["AVAILABLE_SHARE", "MAX_DECODE_ENV", "available_memory", "check_decode_memory", "decode_budget"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["AVAILABLE_SHARE", "MAX_DECODE_ENV", "MAX_PIXELS_PER_BYTE", "available_memory", "check_compression_ratio",
+           "check_decode_memory", "decode_budget", "decode_bytes"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +86,38 @@ def check_decode_memory(nbytes: int, size_wh: tuple[int, int], path: str | Path 
         f"the {what} is {width} x {height} pixels and would need about {_gb(nbytes)} of memory to open, "
         f"more than the {_gb(budget)} this computer can spare now (close other programs, or set "
         f"{MAX_DECODE_ENV} if the file is genuine)", path)
+
+
+#: Bytes per sample of Pillow's decoded modes (P decodes to 1 byte, but converts to RGBA: 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 4, "PA": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decode_bytes(im: Image.Image, bits: int) -> int:
+    """Estimated peak bytes of decoding ``im`` (from its header) into a :class:`Page`: the decoded
+    buffer twice (decode, conversion) plus the float32 RGB and alpha arrays."""
+    width, height = im.size
+    raw = _MODE_BYTES.get(im.mode, len(im.getbands()) * (2 if bits == 16 else 1))
+    return width * height * (2 * raw + 16)
+
+
+#: Pixels per file byte above which a big image is a decompression bomb (or a blank page): no real
+#: page compresses that far (deflate tops out near 1,032:1, i.e. about 8,000 pixels a byte only for
+#: 1-bit images; JPEG near 300 pixels a byte).
+MAX_PIXELS_PER_BYTE = 2000
+#: Images up to this many pixels are never refused for their compression ratio.
+_RATIO_FREE_PIXELS = 16_000_000
+
+
+def check_compression_ratio(size: tuple[int, int], file_bytes: int, path: str | Path | None) -> None:
+    """Refuse a small file announcing a huge image (more than :data:`MAX_PIXELS_PER_BYTE` pixels per
+    byte and more than 16 M pixels): a decompression bomb, or a page with nothing on it.
+
+    Raises:
+        ImageTooLargeError: naming the file, its size in bytes and in pixels.
+    """
+    width, height = size
+    pixels = width * height
+    if pixels > _RATIO_FREE_PIXELS and pixels > MAX_PIXELS_PER_BYTE * max(file_bytes, 1):
+        raise ImageTooLargeError(
+            f"the file is only {file_bytes:,} bytes but announces {width} x {height} = {pixels:,} pixels: "
+            "a decompression bomb or an empty page, not opened", path)
