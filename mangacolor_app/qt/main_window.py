@@ -242,7 +242,11 @@ class MainWindow(QMainWindow):
             for key, value in project.settings.items():
                 name = key.removeprefix("layers.")
                 if key.startswith("layers.") and hasattr(self.canvas.layers, name):
-                    setattr(self.canvas.layers, name, type(getattr(self.canvas.layers, name))(value))
+                    current = getattr(self.canvas.layers, name)
+                    if isinstance(value, bool) == isinstance(current, bool) and isinstance(value, (bool, int, float)):
+                        setattr(self.canvas.layers, name, type(current)(value))
+                    else:  # core.project_validate refuses these; never leave a half-set view
+                        logger.warning("ignoring project setting %s=%r", key, value)
             self.layers_dock.sync()
             self.colorize_dock.sync_models()
         self._update_title()
