@@ -352,7 +352,7 @@ def measure_model_overlap(
 
     manifest = read_manifest(model_path)
     session, _ = get_session(model_path, "cpu")
-    fn = make_tile_fn(session, manifest, ink_plane=False)
+    fn = make_tile_fn(session, manifest, ink_plane=False, model_path=Path(model_path))
     m = manifest.size_multiple
     size = size or _round_up(max(256, 16 * m), m)
     radius = int(measure_receptive_radius(fn, manifest.in_channels, size, m))
