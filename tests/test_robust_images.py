@@ -76,6 +76,7 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(buf)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's TIFF/EXIF complaints (silenced in the app)
 def test_image_fuzz_raises_only_our_errors(tmp_path: Path) -> None:
     seeds = _seed_files()
     total = int(os.environ.get("MANGACOLOR_FUZZ_IMAGES", "150"))
