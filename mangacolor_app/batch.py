@@ -129,7 +129,8 @@ def collect_pages(inputs: Sequence[Path]) -> tuple[list[PageSource], list[str]]:
                 continue
             for name in list_unsupported(item):
                 kind = PurePosixPath(name).suffix.lstrip(".").upper()
-                problems.append(f"{item}: {name}: {kind} pages are not supported (convert it to PNG, JPEG, TIFF, "
+                where = item / name if item.is_dir() else f"{item}:{name}"
+                problems.append(f"{where}: {kind} pages are not supported (convert it to PNG, JPEG, TIFF, "
                                 "WebP or BMP); skipped")
             if not found:
                 problems.append(f"{item}: no page images in this {'folder' if item.is_dir() else 'archive'}")
