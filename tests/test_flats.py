@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mangacolor_app.core.errors import HintError
-from mangacolor_app.core import flats as flats_module
+from mangacolor_app.core import flats_split
 from mangacolor_app.core.flats import compute_flats, default_gap_px, flats_composite
 
 PAGE = 512
@@ -125,12 +125,18 @@ def _add_hints(page: Page, shapes: list, leaves: set[int], rng: np.random.Genera
             continue
         b = a + rng.integers(-4, 5, 2)
         colour = tuple(float(v) for v in rng.integers(0, 256, 3) / 255.0)
-        _stroke(page.hints, a, b, colour)
+        if region == 1:  # the page background is coloured only when clearly asked: a broad scribble
+            x, y = (int(v) for v in a)
+            window = np.zeros(page.labels.shape, bool)
+            window[max(0, y - 60) : y + 60, max(0, x - 60) : x + 60] = True
+            page.hints[window & page.core(1)] = (*colour, 1.0)
+        else:
+            _stroke(page.hints, a, b, colour)
         page.colours[region] = colour
     if not cross:
         return
     for sid, pts, parent, _ in shapes:
-        if sid not in leaves or sid in page.colours or parent in page.colours:
+        if sid not in leaves or sid in page.colours or parent in page.colours or parent == 1:
             continue
         centre = pts.mean(axis=0)
         p = pts[len(pts) // 2].astype(float)
@@ -232,7 +238,7 @@ def test_tones_are_barriers_option() -> None:
 @pytest.mark.parametrize("ws_max_pixels", [1 << 20, 4000])
 def test_several_colours_split_along_faint_line(ws_max_pixels: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two colours in one region meet on its faint line, at full scale and at a reduced one."""
-    monkeypatch.setattr(flats_module, "_WS_MAX_PIXELS", ws_max_pixels)
+    monkeypatch.setattr(flats_split, "WS_MAX_PIXELS", ws_max_pixels)
     line = np.ones((200, 300), np.float32)
     cv2.rectangle(line, (10, 10), (289, 189), 0.0, 3, cv2.LINE_AA)
     cv2.line(line, (150, 12), (150, 187), 0.75, 2, cv2.LINE_AA)  # faint: not ink

@@ -25,8 +25,11 @@ import cv2
 import numpy as np
 
 from mangacolor_app.core.errors import HintError
+from mangacolor_app.core.flats_background import OpenRegions, gap_radii, is_large, is_open, open_claims
+from mangacolor_app.core.flats_split import split_region
+from mangacolor_app.core.hints import paper_key_mask
 
-__all__ = ["compute_flats", "flats_composite", "default_gap_px", "page_flats"]
+__all__ = ["compute_flats", "flats_composite", "default_gap_px", "page_flats", "paper_mask", "PAPER_ROW"]
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,10 @@ REFERENCE_LONG_SIDE_PX = 3000.0
 TONE_DOT_AREA_300DPI = 48.0
 #: Range the automatic (Otsu) ink threshold is clamped to.
 OTSU_CLAMP = (0.30, 0.85)
-#: Grey level given to region pixels in the watershed image is darkness * this (outside = 255).
-_WS_DARKNESS_SPAN = 100.0
-#: Regions whose bounding box has more pixels are split between hint colours at a reduced scale.
-_WS_MAX_PIXELS = 1 << 20
+#: Flats row of a region the Paper key keeps blank: white, alpha 0 (an unhinted pixel is all 0).
+PAPER_ROW = np.array([1.0, 1.0, 1.0, 0.0], np.float32)
+#: Packed-colour code of the Paper key among the 24-bit RGB seed colours.
+_PAPER_CODE = 1 << 24
 
 
 def default_gap_px(height: int, width: int, dpi: float | None = None) -> float:
@@ -73,8 +76,14 @@ def compute_flats(
     ink_threshold: float | None = None,
     tones_are_barriers: bool = False,
     dpi: float | None = None,
+    open_paper: bool = True,
 ) -> np.ndarray:
     """Fill every hinted closed region of the line art with its hint colour.
+
+    Hint pixels holding the Paper key (``core.hints.PAPER_KEY_RGBA8``) are seeds of "keep blank".
+    Large border-touching regions (the page background) are coloured whole only when one hint stroke
+    covers enough of them; otherwise a hint there colours the room it sits in once larger gaps are
+    closed, or a bounded neighbourhood of itself (see :mod:`core.flats_background`).
 
     Args:
         line_gray: (H, W) float32 in [0, 1], 1 = paper, 0 = ink.
@@ -87,10 +96,14 @@ def compute_flats(
         tones_are_barriers: if False (default), isolated small ink blobs (screentone dots, specks)
             do not stop the fill.
         dpi: page resolution, used to scale the default gap and the tone-dot size.
+        open_paper: also mark the unhinted rest of large border-touching regions as paper (so the
+            model's own colour is not kept there); False leaves them unhinted.
 
     Returns:
         (H, W, 4) float32 RGBA: rgb = fill colour, alpha = 1 where a hinted region reaches
-        (including the ink bounding it), 0 elsewhere (rgb 0 there). No hints -> all zeros.
+        (including the ink bounding it); alpha 0 elsewhere, with rgb 1 (white) where the flats keep
+        paper (the Paper key's regions, and with ``open_paper`` the unfilled page background; see
+        :func:`paper_mask`) and rgb 0 where nothing was decided. No hints -> all zeros.
 
     Raises:
         HintError: ``hints`` is not (H, W, 4) with the line's H and W.
@@ -107,23 +120,35 @@ def compute_flats(
     ink = (line8 < _ink_level(line8, ink_threshold)).astype(np.uint8)
     dot_area = max(4, int(round(TONE_DOT_AREA_300DPI * scale * scale)))
     barrier = ink if tones_are_barriers else _drop_small_blobs(ink, dot_area)
+    del ink
     radius = int(math.ceil(gap / 2.0)) if gap > 0 else 0
+    closed = barrier
     if radius > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        barrier = cv2.dilate(barrier, kernel)
-    regions, stats = _label_regions(barrier)
-    palette, fill = _assign_colours(regions, stats, dot_area, seed_mask, hints, line8)
-    del regions, barrier, ink
+        closed = cv2.dilate(barrier, kernel)
+    regions, stats = _label_regions(closed)
+    del closed
+    palette, seed_index = _seed_colours(hints, seed_mask, paper_key_mask(hints))
+    levels = OpenRegions(barrier, gap_radii(float(radius), min(h, w)))
+    fill = _assign_colours(regions, stats, dot_area, seed_index, line8, levels)
+    if open_paper:
+        palette = _mark_open_paper(fill, regions, stats, palette)
+    del regions, barrier, levels, seed_index
     if not _propagate_into_barrier(fill):
         log.warning("flats: the page is all ink after gap closing (gap=%.1f px); nothing filled", gap)
         return np.zeros((h, w, 4), np.float32)
     rgba = np.zeros((len(palette) + 1, 4), np.float32)
-    rgba[1:, :3] = palette
-    rgba[1:, 3] = 1.0
+    rgba[1:] = palette
     # one 16-byte gather per pixel: RGBA float32 rows viewed as complex128
     out = rgba.view(np.complex128)[:, 0][fill].view(np.float32).reshape(h, w, 4)
     log.debug("flats: %d regions, %d colours, gap=%.1f px, dot_area=%d", len(stats) - 1, len(palette), gap, dot_area)
     return out
+
+
+def paper_mask(flats: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where a flats layer from :func:`compute_flats` keeps paper (alpha 0, rgb white)."""
+    flats = np.asarray(flats)
+    return (flats[..., 3] <= 0) & (flats[..., 0] > 0.5)
 
 
 def flats_composite(flats: np.ndarray, line_gray: np.ndarray) -> np.ndarray:
@@ -208,93 +233,100 @@ def _label_regions(barrier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, stats
 
 
+def _seed_colours(hints: np.ndarray, seed_mask: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Palette of the seed colours and the (H, W) int32 colour index of every pixel (0 = no seed).
+
+    Colours are compared at 8-bit precision; Paper-key pixels get their own index, whose palette
+    row is ``PAPER_ROW`` (white, alpha 0). Returns palette (K, 4) float32 RGBA and the index map.
+    """
+    ys, xs = np.nonzero(seed_mask)
+    rgb8 = np.clip(hints[ys, xs, :3] * 255.0 + 0.5, 0, 255).astype(np.int64)
+    packed = (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
+    packed[paper[ys, xs]] = _PAPER_CODE
+    colours, inverse = np.unique(packed, return_inverse=True)
+    palette = np.zeros((len(colours), 4), np.float32)
+    palette[:, 0], palette[:, 1], palette[:, 2] = (colours >> 16) & 255, (colours >> 8) & 255, colours & 255
+    palette[:, :3] /= 255.0
+    palette[:, 3] = 1.0
+    palette[colours == _PAPER_CODE] = PAPER_ROW
+    index = np.zeros(seed_mask.shape, np.int32)
+    index[ys, xs] = inverse.reshape(-1).astype(np.int32) + 1
+    return palette, index
+
+
 def _assign_colours(
     regions: np.ndarray,
     stats: np.ndarray,
     min_area: int,
-    seed_mask: np.ndarray,
-    hints: np.ndarray,
+    seed_index: np.ndarray,
     line8: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    levels: OpenRegions,
+) -> np.ndarray:
     """Palette index of every region pixel; regions under ``min_area`` px count as barrier.
 
     Returns:
-        palette (K, 3) float32 RGB, fill (H, W) int32: -1 = barrier (to be propagated into),
-        0 = unhinted, k in [1, K] = palette[k - 1].
+        fill (H, W) int32: -1 = barrier (to be propagated into), 0 = unhinted, k >= 1 = palette[k - 1].
     """
+    shape = regions.shape
     is_region = stats[:, cv2.CC_STAT_AREA] >= min_area
     is_region[0] = False  # label 0 is the barrier itself
-    ys, xs = np.nonzero(seed_mask)
+    ys, xs = np.nonzero(seed_index)
     reg = regions[ys, xs]
     on_paper = is_region[reg]  # seed pixels on (dilated) ink or in tiny holes seed nothing
     ys, xs, reg = ys[on_paper], xs[on_paper], reg[on_paper].astype(np.int64)
-    rgb8 = np.clip(hints[ys, xs, :3] * 255.0 + 0.5, 0, 255).astype(np.int64)
-    packed = (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
-    colours, colour_idx = np.unique(packed, return_inverse=True)
-    palette = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1)
-    palette = palette.astype(np.float32) / 255.0
-    colour_idx = colour_idx.reshape(-1).astype(np.int64) + 1  # 0 = empty
-    pairs = np.unique(reg * (len(colours) + 1) + colour_idx)
-    pair_reg, pair_col = pairs // (len(colours) + 1), pairs % (len(colours) + 1)
+    col = seed_index[ys, xs].astype(np.int64)
+    n_col = int(seed_index.max()) + 1
+    pairs = np.unique(reg * n_col + col)
+    pair_reg, pair_col = pairs // n_col, pairs % n_col
     n_colours = np.bincount(pair_reg, minlength=len(stats))
+    large = np.array([is_large(int(stats[r, 4]), shape) for r in pair_reg], bool)
     lut = np.where(is_region, 0, -1).astype(np.int32)
-    single = n_colours[pair_reg] == 1
+    single = (n_colours[pair_reg] == 1) & ~large
     lut[pair_reg[single]] = pair_col[single]
     fill = lut[regions]
-    multi = np.flatnonzero(n_colours > 1)
-    if len(multi):
-        order = np.argsort(reg, kind="stable")
-        seeds = (ys[order], xs[order], reg[order], colour_idx[order])
-        for r in multi:
-            _split_region(int(r), stats[r], regions, seeds, line8, fill)
-        log.debug("flats: %d regions split between several hint colours", len(multi))
-    return palette, fill
+    special = np.unique(pair_reg[~single])
+    for r in special:
+        x0, y0, bw, bh = _box(stats[r])
+        box = np.s_[y0 : y0 + bh, x0 : x0 + bw]
+        inside = regions[box] == r
+        seeds = np.where(inside, seed_index[box], 0)
+        if is_large(int(stats[r, 4]), shape):
+            claims = open_claims(inside, (y0, x0), seeds, levels, shape, is_open((x0, y0, bw, bh), int(stats[r, 4]), shape))
+            inside = claims > 0
+            seeds = np.where(inside, seeds, 0)
+            if not (seeds > 0).any():
+                seeds = claims
+        if len(np.unique(seeds[seeds > 0])) > 1:
+            result = split_region(inside, seeds, line8[box])
+        else:
+            result = np.full(inside.shape, int(seeds.max()), np.int32)
+        np.copyto(fill[box], result, where=inside)
+    log.debug("flats: %d regions split or open", len(special))
+    return fill
 
 
-def _split_region(
-    r: int,
-    box: np.ndarray,
-    regions: np.ndarray,
-    seeds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    line8: np.ndarray,
-    fill: np.ndarray,
-) -> None:
-    """Split region ``r`` between its hint colours by a watershed on line darkness, in place in ``fill``.
-
-    Regions whose box exceeds ``_WS_MAX_PIXELS`` are split at a reduced scale (block minimum of the
-    line, so faint lines survive). ``seeds`` = (ys, xs, region, colour index), sorted by region.
-    """
-    x0, y0, bw, bh = (int(v) for v in box[:4])
-    inside = regions[y0 : y0 + bh, x0 : x0 + bw] == r
-    f = max(1, math.ceil(math.sqrt(bw * bh / _WS_MAX_PIXELS)))
-    line_crop = line8[y0 : y0 + bh, x0 : x0 + bw]
-    if f > 1:
-        line_crop = cv2.erode(line_crop, np.ones((f, f), np.uint8), anchor=(0, 0))[::f, ::f]
-        inside_s = cv2.dilate(inside.view(np.uint8), np.ones((f, f), np.uint8), anchor=(0, 0))[::f, ::f] > 0
+def _mark_open_paper(fill: np.ndarray, regions: np.ndarray, stats: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Set the unfilled pixels (0) of open regions to a paper palette entry, in place in ``fill``;
+    returns the palette (with a paper row appended when it had none)."""
+    shape = fill.shape
+    open_ids = [r for r in range(1, len(stats)) if is_open(_box(stats[r]), int(stats[r, 4]), shape)]
+    if not open_ids:
+        return palette
+    rows = np.flatnonzero((palette == PAPER_ROW).all(axis=1))
+    if len(rows):
+        paper = int(rows[0]) + 1
     else:
-        inside_s = inside
-    ys, xs, reg, col = seeds
-    lo, hi = np.searchsorted(reg, [r, r + 1])
-    colours, local = np.unique(col[lo:hi], return_inverse=True)
-    sentinel = len(colours) + 1
-    sh, sw = inside_s.shape
-    markers = np.full((sh + 2, sw + 2), sentinel, np.int32)  # 1-px frame: watershed overwrites it
-    markers[1:-1, 1:-1][inside_s] = 0
-    markers[(ys[lo:hi] - y0) // f + 1, (xs[lo:hi] - x0) // f + 1] = local.reshape(-1) + 1
-    grey = np.full((sh + 2, sw + 2), 255, np.uint8)
-    dark = (255 - line_crop[inside_s]).astype(np.float32) * (_WS_DARKNESS_SPAN / 255.0)
-    grey[1:-1, 1:-1][inside_s] = dark.astype(np.uint8)
-    cv2.watershed(cv2.merge([grey, grey, grey]), markers)
-    result = markers[1:-1, 1:-1]
-    good = (result > 0) & (result < sentinel)
-    # watershed lines, pixels the outside claimed and the rest of the box: nearest seeded pixel
-    _, nearest = cv2.distanceTransformWithLabels(
-        (~good).view(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    result = np.concatenate([[0], colours]).astype(np.int32)[result[good]][nearest - 1]
-    if f > 1:
-        result = cv2.resize(result, (sw * f, sh * f), interpolation=cv2.INTER_NEAREST)[:bh, :bw]
-    np.copyto(fill[y0 : y0 + bh, x0 : x0 + bw], result, where=inside)
+        palette = np.vstack([palette, PAPER_ROW[None]])
+        paper = len(palette)
+    lut = np.zeros(len(stats), bool)
+    lut[open_ids] = True
+    fill[lut[regions] & (fill == 0)] = paper
+    return palette
+
+
+def _box(stat: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of an OpenCV component stats row."""
+    return int(stat[0]), int(stat[1]), int(stat[2]), int(stat[3])
 
 
 def _propagate_into_barrier(fill: np.ndarray) -> bool:

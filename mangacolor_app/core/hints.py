@@ -207,3 +207,27 @@ def coverage_reach(mask: np.ndarray, sigma_frac: float) -> np.ndarray:
 
 
 __all__ = ["empty_hints", "fit_hints", "encode_hint_mask", "encode_hint_blur", "coverage_reach", "CONF_REFERENCE"]
+
+
+#: The Paper ("keep blank") key in an 8-bit hint layer: RGBA (255, 255, 255, 254). Any other pixel
+#: with alpha > 0 is a colour hint of its RGB, white ones included (alpha 255 or any alpha but 254).
+PAPER_KEY_RGBA8 = (255, 255, 255, 254)
+
+
+def paper_key_mask(hints: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of a float hint layer (H, W, 4) in [0, 1] holding the Paper key
+    (:data:`PAPER_KEY_RGBA8` at 8-bit precision). Raises HintError for a malformed layer."""
+    hints = _check_hints(hints)
+    alpha8 = np.rint(hints[..., 3] * 255.0)
+    mask = alpha8 == PAPER_KEY_RGBA8[3]
+    if mask.any():
+        mask &= (hints[..., :3] >= 254.5 / 255.0).all(axis=2)
+    return mask
+
+
+def colour_hint_mask(hints: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the colour hints of a float hint layer (alpha > 0 and not the Paper key)."""
+    return (np.asarray(hints)[..., 3] > 0) & ~paper_key_mask(hints)
+
+
+__all__ += ["PAPER_KEY_RGBA8", "paper_key_mask", "colour_hint_mask"]

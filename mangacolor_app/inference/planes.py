@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from mangacolor_app.core.hints import coverage_reach
+from mangacolor_app.core.flats import paper_mask
+from mangacolor_app.core.hints import colour_hint_mask, coverage_reach
 from mangacolor_app.core.model_inputs import ModelInputBuilder, take_window
 
 __all__ = ["PlaneWriter", "REACH_SIGMA_FRAC", "gate_plane", "reader_with_planes"]
@@ -34,7 +35,9 @@ def gate_plane(
     (1 inside regions the flats fill from a hint and next to hint strokes), ``s`` = ``strength``
     (the manifest's ``unhinted_strength``) and ``r`` = :func:`core.hints.coverage_reach` of the flats
     and hints at sigma ``REACH_SIGMA_FRAC``: unhinted colour is kept at ``s`` near what the artist
-    coloured and fades to ``s**2`` far from it; ``s = 1`` keeps everything; a page with no hint at
+    coloured and fades to ``s**2`` far from it; ``s = 1`` keeps everything; where the flats keep paper
+    (the Paper key's regions, the unhinted page background: ``core.flats.paper_mask``) ``a = 0``
+    whatever ``s``, and Paper-key pixels are no colour hints here; a page with no hint at
     all keeps nothing (clean paper; the pipeline then skips the model altogether). Computed once per page
     (float16 with ``compact``) and cropped per tile.
 
@@ -48,20 +51,24 @@ def gate_plane(
     shape = builder.shape
     fl = builder.flats if builder.flats is not None else flats
     if hints is not None:
-        seeds = hints[..., 3] > 0
+        seeds = colour_hint_mask(hints)
         gate = coverage_reach(seeds, builder.blur_sigma)  # = encode_hint_blur's confidence, without its colour
     else:
         seeds = np.zeros(shape, dtype=bool)
         gate = np.zeros(shape, dtype=np.float32)
+    paper = None
     if fl is not None:
         alpha = np.clip(np.asarray(fl[..., 3], dtype=np.float32), 0.0, 1.0)
         seeds |= alpha > 0
         np.maximum(gate, alpha, out=gate)
+        paper = paper_mask(fl)
     if strength > 0.0 and seeds.any():  # nothing hinted anywhere: nothing of the model's colour kept
         floor = coverage_reach(seeds, REACH_SIGMA_FRAC)
         floor *= np.float32(strength * (1.0 - strength))
         floor += np.float32(strength * strength)
         gate += (1.0 - gate) * floor
+    if paper is not None and paper.any():
+        gate[paper] = 0.0
     if compact:
         gate = gate.astype(np.float16)
 

@@ -1,0 +1,197 @@
+"""The page-background rule of :mod:`core.flats`: what a hint may colour in a large region.
+
+A region covering at least ``BG_AREA_FRAC`` of the page is "large"; a large region touching the page
+border is "open" (the page background, or a figure whose outline leaks into it through a gap). A
+hint colour takes a large region whole only when the artist clearly asked: one connected stroke of
+it covers at least ``COVER_FRAC`` of the region (a broad stroke, the fill tool). Otherwise each hint
+blob in it claims:
+
+1. the room it sits in once larger gaps are closed (trapped-ball style): the free paper is taken
+   at distances from the ink doubling from the base gap radius up to ``MAX_GAP_FRAC`` of the short
+   side; at the first radius where the blob's component is a room (not large, and at most
+   ``ROOM_FRAC`` of the region), the blob claims it grown back by the radius (the ball reaches into
+   its corners, and no further than the radius through the gap it closed);
+2. if no radius seals a room: in a large closed region, the whole region (its outline holds); in
+   an open one (the blob really sits on the open paper), only a bounded neighbourhood, the pixels
+   of the region within ``NEAR_FRAC`` of the short side of it.
+
+The thresholds are fractions of the page, so the rule is the same at any resolution. Pure numpy +
+OpenCV; works on bounding boxes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["BG_AREA_FRAC", "COVER_FRAC", "MAX_GAP_FRAC", "NEAR_FRAC", "ROOM_FRAC", "OpenRegions", "gap_radii", "is_large", "is_open",
+           "open_claims"]
+
+log = logging.getLogger(__name__)
+
+#: Share of the page a border-touching region must cover to be "open" (page background).
+BG_AREA_FRAC = 0.05
+#: Share of an open region a colour's hint pixels must cover for the colour to take all of it.
+COVER_FRAC = 0.01
+#: Largest ink gap radius (fraction of the page's short side) tried when closing gaps around a hint.
+MAX_GAP_FRAC = 0.015
+#: Largest share of its region a room sealed off by a larger gap radius may have.
+ROOM_FRAC = 0.5
+#: Radius (fraction of the short side) of the neighbourhood a hint on open paper colours.
+NEAR_FRAC = 0.02
+
+
+def is_large(area: int, shape: tuple[int, int]) -> bool:
+    """Whether a component of ``area`` pixels covers >= BG_AREA_FRAC of a page of ``shape`` = (H, W)."""
+    return area >= BG_AREA_FRAC * shape[0] * shape[1]
+
+
+def is_open(box: tuple[int, int, int, int], area: int, shape: tuple[int, int]) -> bool:
+    """Whether a component with bounding box ``box`` = (x, y, w, h) and ``area`` pixels is open
+    (touches the border of a page of ``shape`` = (H, W) and is large)."""
+    x, y, w, h = box
+    page_h, page_w = shape
+    touches = x == 0 or y == 0 or x + w >= page_w or y + h >= page_h
+    return touches and is_large(area, shape)
+
+
+@dataclass
+class OpenRegions:
+    """Components of the page's free paper at gap radii larger than the base one, computed lazily.
+
+    ``barrier`` is the (H, W) uint8 ink barrier (1 = ink) before gap closing; ``radii`` the gap radii
+    tried, increasing.
+    """
+
+    barrier: np.ndarray
+    radii: list[float]
+    _dist: np.ndarray | None = None
+    _cache: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def level(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (H, W) int32, stats (N, 5)) of the paper farther than ``radii[k]`` from the ink."""
+        if k not in self._cache:
+            if self._dist is None:
+                self._dist = cv2.distanceTransform((self.barrier == 0).view(np.uint8), cv2.DIST_L2, 5)
+            free = (self._dist > self.radii[k]).view(np.uint8)
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4, ltype=cv2.CV_32S)
+            self._cache[k] = (labels, stats)
+        return self._cache[k]
+
+
+def gap_radii(base: float, short_side: int) -> list[float]:
+    """Radii tried beyond the base gap radius: doubling from it up to MAX_GAP_FRAC x short side."""
+    top = MAX_GAP_FRAC * short_side
+    radii, r = [], max(1.0, base) * 2.0
+    while r <= top:
+        radii.append(r)
+        r *= 2.0
+    if not radii or radii[-1] < top * 0.75:
+        radii.append(top)
+    return [r for r in radii if r > base]
+
+
+def open_claims(
+    inside: np.ndarray,
+    origin: tuple[int, int],
+    seeds: np.ndarray,
+    levels: OpenRegions,
+    shape: tuple[int, int],
+    open_: bool,
+) -> np.ndarray:
+    """Pixels of an open region each of its hint colours claims (see the module docstring).
+
+    Args:
+        inside: (h, w) bool, the open region within its bounding box.
+        origin: (y0, x0) of the box on the page.
+        seeds: (h, w) int32 colour index of the box's seed pixels inside the region (0 = none).
+        levels: the page's components at larger gap radii.
+        shape: the page's (H, W).
+
+    Returns:
+        (h, w) int32 colour index (0 = unclaimed); a pixel claimed by several colours keeps the one
+        nearest to it (the caller splits such overlaps).
+    """
+    h, w = inside.shape
+    y0, x0 = origin
+    area = int(inside.sum())
+    claims = np.zeros((h, w), np.int32)
+    counts = np.bincount(seeds[inside], minlength=int(seeds.max()) + 1)
+    near = max(2.0, NEAR_FRAC * min(shape))
+    for colour in np.flatnonzero(counts[1:]) + 1:
+        mask = seeds == colour
+        n, blobs, blob_stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+        if blob_stats[1:, cv2.CC_STAT_AREA].max() >= COVER_FRAC * area:  # one stroke covers enough
+            claims[inside & (claims == 0)] = colour
+            continue
+        done: set[tuple[int, int]] = set()
+        for b in range(1, n):
+            ys, xs = np.nonzero(blobs == b)
+            mine = _sealed_claim(ys + y0, xs + x0, levels, shape, done, ROOM_FRAC * area)
+            if mine is None and not open_:  # a closed outline holds: the blob takes the whole region
+                claims[inside & (claims == 0)] = colour
+                break
+            if mine is None:
+                mine = _near_claim(ys + y0, xs + x0, shape, near)
+            _paint(claims, inside, mine, origin, colour)
+    return claims
+
+
+def _sealed_claim(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, shape: tuple[int, int],
+                  done: set[tuple[int, int]], room_area: float) -> tuple[int, int, np.ndarray] | None:
+    """The component the blob at page pixels (ys, xs) sits in at the first gap radius where it is no
+    longer open, grown back by that radius: (y, x, mask) on the page; an empty mask when an already
+    claimed component; None when the blob stays open (or on ink) at every radius."""
+    for k, radius in enumerate(levels.radii):
+        labels, stats = levels.level(k)
+        hit = labels[ys, xs]
+        hit = hit[hit > 0]
+        if len(hit) == 0:
+            return None
+        comp = int(np.bincount(hit).argmax())
+        x, y, w, h, area = (int(v) for v in stats[comp])
+        if is_large(area, shape) or area > room_area:
+            continue
+        if (k, comp) in done:
+            return (y, x, np.zeros((0, 0), bool))
+        done.add((k, comp))
+        pad = int(np.ceil(radius)) + 1
+        by0, bx0 = max(0, y - pad), max(0, x - pad)
+        by1, bx1 = min(shape[0], y + h + pad), min(shape[1], x + w + pad)
+        core = labels[by0:by1, bx0:bx1] != comp
+        grown = cv2.distanceTransform(core.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius + 1.0
+        log.debug("flats: hint blob sealed at gap radius %.1f (component of %d px)", radius, area)
+        return (by0, bx0, grown)
+    return None
+
+
+def _near_claim(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], near: float) -> tuple[int, int, np.ndarray]:
+    """Pixels within ``near`` of the blob at page pixels (ys, xs): (y, x, mask) on the page."""
+    pad = int(np.ceil(near)) + 1
+    by0, bx0 = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
+    by1, bx1 = min(shape[0], int(ys.max()) + pad + 1), min(shape[1], int(xs.max()) + pad + 1)
+    free = np.ones((by1 - by0, bx1 - bx0), np.uint8)
+    free[ys - by0, xs - bx0] = 0
+    return (by0, bx0, cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= near)
+
+
+def _paint(claims: np.ndarray, inside: np.ndarray, claim: tuple[int, int, np.ndarray], origin: tuple[int, int],
+           colour: int) -> None:
+    """Write ``colour`` into the unclaimed pixels of ``claims`` (the region's box) that the page-space
+    ``claim`` covers and that are inside the region, connected to nothing else required."""
+    y, x, mask = claim
+    if mask.size == 0:
+        return
+    y0, x0 = origin
+    h, w = claims.shape
+    cy0, cx0 = max(y, y0), max(x, x0)
+    cy1, cx1 = min(y + mask.shape[0], y0 + h), min(x + mask.shape[1], x0 + w)
+    if cy0 >= cy1 or cx0 >= cx1:
+        return
+    sub = mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+    dst = claims[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    ins = inside[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    dst[sub & ins & (dst == 0)] = colour
