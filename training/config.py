@@ -142,7 +142,9 @@ class TrainConfig:
     amp: bool = True  # autocast on CUDA only
     channels_last: bool = True
     threads: int = 0  # torch.set_num_threads on CPU; 0 = leave torch's default
-    time_limit_min: float = 0.0  # > 0: stop (with a checkpoint) after this many minutes of training
+    init_from: str = ""  # generator weights to start from (a shallower one is grown: training.warmstart)
+    time_limit_min: float = 0.0  # > 0: train this many minutes (resumes included): the LR schedule and the
+    # adversarial start (discriminator.start_step / steps) follow the elapsed share of it, the run stops there
 
 
 @dataclass

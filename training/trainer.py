@@ -63,6 +63,23 @@ def _tensorboard(out_dir: Path) -> Any:
     return SummaryWriter(str(out_dir / "tb"))
 
 
+def _init_from(g: UNetGenerator, path: str) -> None:
+    """Start ``g`` from the generator weights at ``path``: loaded as they are when the widths match,
+    else grown into ``g`` (``training.warmstart``).
+
+    Raises:
+        ModelError: unreadable weights; ValueError: weights that neither match nor grow into ``g``.
+    """
+    from training.warmstart import grow_generator
+
+    old, old_cfg, _ = load_generator(path)
+    if tuple(old_cfg.model.widths) == tuple(g.cfg.widths):
+        g.load_state_dict(old.state_dict())
+    else:
+        grow_generator(old.state_dict(), tuple(old_cfg.model.widths), g)
+    logger.info("generator initialised from %s", path)
+
+
 class Trainer:
     """Owns models, optimizers, data and the loop.
 
@@ -84,9 +101,12 @@ class Trainer:
         if cfg.train.threads and self.device.type == "cpu":
             torch.set_num_threads(cfg.train.threads)
         self._seed_all(cfg.seed + self.info.rank)
-        self.g = UNetGenerator(cfg.model).to(self.device)
+        self.g = UNetGenerator(cfg.model)
         if init_generator is not None:
             self.g.load_state_dict(init_generator)
+        elif cfg.train.init_from:
+            _init_from(self.g, cfg.train.init_from)
+        self.g.to(self.device)
         if freeze_encoder:
             for mod in (self.g.stem, self.g.downs):
                 mod.requires_grad_(False)
@@ -106,6 +126,7 @@ class Trainer:
         self.last_grid: np.ndarray | None = None
         self._amp_dtype = self._pick_amp()
         self.tb = _tensorboard(self.out) if self.info.is_main else None
+        self._seconds_before, self._fit_t0 = 0.0, None
 
     # ------------------------------------------------------------------ set-up helpers
     @staticmethod
@@ -136,12 +157,27 @@ class Trainer:
         """Optimizer steps per pass over this rank's share of the training set."""
         return max(1, len(self.sampler.inner) // self.cfg.data.batch_size)
 
+    def progress(self) -> float:
+        """Share of the run done, 0..1: steps done / ``train.steps``, or, with ``train.time_limit_min``,
+        the larger of that and the training time so far / the limit (kept across resumes)."""
+        t = self.step / max(1, self.cfg.train.steps)
+        limit = self.cfg.train.time_limit_min
+        if limit > 0:
+            t = max(t, self.train_seconds() / (60.0 * limit))
+        return min(1.0, t)
+
+    def train_seconds(self) -> float:
+        """Training time of this run so far, resumed runs included."""
+        running = time.monotonic() - self._fit_t0 if self._fit_t0 is not None else 0.0
+        return self._seconds_before + running
+
     def _lr_scale(self, step: int) -> float:
-        """Learning-rate multiplier at ``step`` (cosine decay to ``min_lr_frac`` or constant)."""
+        """Learning-rate multiplier (cosine decay over :meth:`progress` to ``min_lr_frac``, or constant);
+        ``step`` is the current step (the schedule follows :meth:`progress`)."""
         o = self.cfg.optim
         if o.decay == "none":
             return 1.0
-        t = min(1.0, step / max(1, self.cfg.train.steps))
+        t = self.progress()
         return o.min_lr_frac + (1 - o.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * t))
 
     # ------------------------------------------------------------------ one step
@@ -182,7 +218,9 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = base * self._lr_scale(self.step)
         x, y = self._prepare(batch)
-        use_gan = cfg.discriminator.enabled and lc.adv > 0 and self.step >= cfg.discriminator.start_step
+        gan_from = cfg.discriminator.start_step / max(1, cfg.train.steps)
+        use_gan = cfg.discriminator.enabled and lc.adv > 0 and (self.step >= cfg.discriminator.start_step
+                                                                 or self.progress() >= gan_from)
         with self._autocast():
             raw, logits = self.g_run(x, return_logits=True)
             fake = self._compose(x, raw)
@@ -283,7 +321,7 @@ class Trainer:
         tr, mr = ckpt.capture_rng()
         tensors |= tg | td | tr | {"rng.aug": self.aug.get_state()}
         meta = {"format": 1, "step": self.step, "config": config_to_dict(self.cfg), "opt_g": mg, "opt_d": md,
-                "rng": mr, "history": self.history, "time": time.time()}
+                "rng": mr, "history": self.history, "time": time.time(), "train_seconds": self.train_seconds()}
         return tensors, meta
 
     def save(self) -> Path:
@@ -323,6 +361,7 @@ class Trainer:
         ckpt.restore_rng(tensors, meta["rng"])
         self.aug.set_state(tensors["rng.aug"].to(torch.uint8))
         self.step, self.history = int(meta["step"]), meta.get("history", {})
+        self._seconds_before = float(meta.get("train_seconds", 0.0))
         logger.info("resumed from %s at step %d", path, self.step)
 
     # ------------------------------------------------------------------ the loop
@@ -374,6 +413,7 @@ class Trainer:
         bar = tqdm(total=tc.steps, initial=self.step, disable=not main, dynamic_ncols=True, desc="train",
                    mininterval=1.0 if sys.stderr.isatty() else 30.0)
         start_step, t0, last_ckpt, metrics = self.step, time.monotonic(), time.monotonic(), {}
+        self._fit_t0 = t0
         batches = self._batches()
         while self.step < tc.steps:
             if cancel is not None and cancel():
@@ -392,8 +432,7 @@ class Trainer:
                     self._record(f"train/{k}", v)
                 logger.info("step %d/%d loss %.4f l1 %.4f %.2f img/s eta %.0fs", self.step, tc.steps, losses["loss"],
                             losses["l1"], rate * self.cfg.data.batch_size * self.info.world_size, eta)
-            out_of_time = tc.time_limit_min > 0 and time.monotonic() - t0 > 60 * tc.time_limit_min
-            if out_of_time:
+            if tc.time_limit_min > 0 and self.progress() >= 1.0 and self.step < tc.steps:
                 logger.info("time limit of %.1f min reached at step %d", tc.time_limit_min, self.step)
                 tc.steps = self.step
             if main and (self.step % tc.val_every == 0 or self.step == tc.steps):
