@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from training.config import Config
-    from training.models.unet import UNetGenerator
+    from .config import Config
+    from .models.unet import UNetGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +159,8 @@ def load_generator(path: str | Path) -> tuple[UNetGenerator, Config, dict[str, A
         ModelError: unreadable checkpoint.
         ConfigError: its embedded configuration is invalid.
     """
-    from training.config import config_from_dict
-    from training.models.unet import UNetGenerator
+    from .config import config_from_dict
+    from .models.unet import UNetGenerator
 
     tensors, meta = load_checkpoint(path)
     cfg = config_from_dict(meta["config"], str(path))
@@ -174,7 +174,7 @@ def save_weights(g: UNetGenerator, cfg: Config, path: str | Path) -> Path:
 
     This is the format of the shipped ``resources/models/mangacolor-default.safetensors``.
     """
-    from training.config import config_to_dict
+    from .config import config_to_dict
 
     tensors = {f"g.{k}": v for k, v in g.state_dict().items()}
     return save_checkpoint(path, tensors, {"format": 1, "step": -1, "config": config_to_dict(cfg)})

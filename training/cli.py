@@ -102,9 +102,9 @@ def _log_to(folder: Path) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from training.config import load_config
-    from training.ddp import cleanup, init_distributed
-    from training.trainer import Trainer
+    from .config import load_config
+    from .ddp import cleanup, init_distributed
+    from .trainer import Trainer
 
     cfg = load_config(args.config)
     if args.steps:
@@ -126,7 +126,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from training.export import export_onnx
+    from .export import export_onnx
 
     res = export_onnx(args.checkpoint, args.output, fp16=args.fp16, name=args.name, unhinted=args.unhinted,
                       version=args.version)
@@ -137,7 +137,7 @@ def _export(args: argparse.Namespace) -> int:
 def _finetune(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from training.finetune import finetune
+    from .finetune import finetune
 
     bar = tqdm(total=args.steps, desc="fine-tune")
 
@@ -153,7 +153,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _make_pairs(args: argparse.Namespace) -> int:
-    from training.data.dataset import render_pairs
+    from .data.dataset import render_pairs
 
     shards = render_pairs(args.out_dir, args.n, args.size, args.seed, args.source, workers=args.workers)
     print(json.dumps({"out_dir": str(args.out_dir), "pairs": args.n, "shards": len(shards)}))
@@ -170,7 +170,7 @@ def _render_svg(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from training.evaluate import evaluate_onnx
+    from .evaluate import evaluate_onnx
 
     print(json.dumps(evaluate_onnx(args.model, args.pairs_dir, limit=args.limit)))
     return 0
@@ -187,7 +187,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from training.trainer import load_generator, save_weights
+    from .trainer import load_generator, save_weights
 
     g, cfg, _ = load_generator(args.checkpoint)
     if args.version:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mangacolor_app.core.errors import MangaColorError
-from training.models.unet import GeneratorConfig
+from .models.unet import GeneratorConfig
 
 __all__ = [
     "ConfigError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from training.config import Config, ConfigError
+from .config import Config, ConfigError
 
 __all__ = ["build_datasets"]
 
@@ -16,7 +16,7 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
         ConfigError: a cached pair folder that lacks some of the model's channels (a folder with more
             channels is fine: the model's planes are picked from it, e.g. for an ablation without flats).
     """
-    from training.data.dataset import CachedPairDataset, PairDataset
+    from .data.dataset import CachedPairDataset, PairDataset
 
     d, ch = cfg.data, tuple(cfg.model.channels)
     if d.style_dir:

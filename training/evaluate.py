@@ -14,8 +14,8 @@ import torch
 
 from mangacolor_app.core.errors import ModelError
 from mangacolor_app.core.model_inputs import token_slices
-from training.export import onnx_session
-from training.metrics import image_metrics
+from .export import onnx_session
+from .metrics import image_metrics
 
 __all__ = ["evaluate_onnx"]
 
@@ -32,7 +32,7 @@ def evaluate_onnx(model: str | Path, pairs_dir: str | Path, *, limit: int = 64, 
         FileNotFoundError: not a ``render_pairs`` folder.
     """
     from mangacolor_app.inference.manifest import read_manifest
-    from training.data.dataset import CachedPairDataset
+    from .data.dataset import CachedPairDataset
 
     manifest = read_manifest(model)
     try:

@@ -26,9 +26,9 @@ from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import ModelError
 from mangacolor_app.core.receptive import MIN_PREFERRED_TILE, measure_receptive_radius, recommended_overlap
 from mangacolor_app.core.receptive import preferred_tile as core_preferred_tile
-from training.checkpoint import load_generator
-from training.config import Config
-from training.models.unet import UNetGenerator, count_flops_per_mp
+from .checkpoint import load_generator
+from .config import Config
+from .models.unet import UNetGenerator, count_flops_per_mp
 
 __all__ = [
     "MANIFEST_KEY", "PARITY_TOL", "ExportResult", "export_onnx", "export_generator", "build_manifest",

@@ -22,9 +22,9 @@ import numpy as np
 
 from mangacolor_app.core import paths
 from mangacolor_app.core.errors import ModelError
-from training.config import Config
-from training.export import export_generator
-from training.trainer import CancelFn, ProgressFn, Trainer, load_generator
+from .config import Config
+from .export import export_generator
+from .trainer import CancelFn, ProgressFn, Trainer, load_generator
 
 __all__ = ["finetune", "resolve_base", "finetune_config", "DEFAULT_WEIGHTS"]
 

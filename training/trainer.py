@@ -34,16 +34,16 @@ from tqdm import tqdm
 
 from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import CancelledError
-from training import checkpoint as ckpt
-from training.checkpoint import load_generator, save_weights
-from training.config import Config, config_to_dict
-from training.datasets import build_datasets
-from training.ddp import DistInfo, ResumableSampler, all_reduce_mean, barrier, init_distributed, wrap_model
-from training.metrics import image_metrics
-from training.models.losses import adversarial_loss, l1_loss, rebalanced_ce
-from training.models.patchgan import PatchDiscriminator
-from training.models.unet import UNetGenerator
-from training.viz import draw_curves, sample_grid, save_png
+from . import checkpoint as ckpt
+from .checkpoint import load_generator, save_weights
+from .config import Config, config_to_dict
+from .datasets import build_datasets
+from .ddp import DistInfo, ResumableSampler, all_reduce_mean, barrier, init_distributed, wrap_model
+from .metrics import image_metrics
+from .models.losses import adversarial_loss, l1_loss, rebalanced_ce
+from .models.patchgan import PatchDiscriminator
+from .models.unet import UNetGenerator
+from .viz import draw_curves, sample_grid, save_png
 
 __all__ = ["Trainer", "build_datasets", "load_generator", "save_weights", "ProgressFn", "CancelFn", "SampleFn"]  # noqa: F822
 

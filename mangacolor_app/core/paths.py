@@ -12,8 +12,9 @@ settings           ``user_config_dir``                     ``H/settings``
 cache              ``user_cache_dir``                      ``H/cache``
 =================  ======================================  ===============================
 
-Bundled resources (``resources/`` next to the ``mangacolor_app`` package in a source checkout, or
-inside a PyInstaller bundle under ``sys._MEIPASS``) are read-only. ``MANGACOLOR_RESOURCES`` and
+Bundled resources (``resources/`` next to the ``mangacolor_app`` package in a source checkout, the
+``mangacolor_app.resources`` package of an installed wheel, or ``sys._MEIPASS/resources`` inside a
+PyInstaller bundle) are read-only. ``MANGACOLOR_RESOURCES`` and
 ``MANGACOLOR_BUNDLED_MODELS`` override their location (used by tests and packaging checks).
 """
 
@@ -27,6 +28,7 @@ from mangacolor_app.core.errors import MangaColorError
 
 __all__ = [
     "APP_NAME",
+    "APP_ID",
     "ENV_HOME",
     "ENV_RESOURCES",
     "ENV_BUNDLED_MODELS",
@@ -38,9 +40,12 @@ __all__ = [
     "cache_dir",
     "resources_dir",
     "bundled_models_dir",
+    "desktop_files_dir",
 ]
 
 APP_NAME = "MangaColor"
+#: Reverse-DNS application id: desktop entry, AppStream metainfo, icon name, Wayland app id.
+APP_ID = "org.mangacolor.MangaColor"
 ENV_HOME = "MANGACOLOR_HOME"
 ENV_RESOURCES = "MANGACOLOR_RESOURCES"
 ENV_BUNDLED_MODELS = "MANGACOLOR_BUNDLED_MODELS"
@@ -135,12 +140,33 @@ def cache_dir(create: bool = True) -> Path:
     return _ensure(Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)), create)
 
 
+def _source_tree_resources() -> Path | None:
+    """``resources/`` of a source checkout (the folder next to ``mangacolor_app`` in a tree that
+    has a ``pyproject.toml``), or None when running from an installed wheel."""
+    root = Path(__file__).resolve().parent.parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "resources").is_dir():
+        return root / "resources"
+    return None
+
+
+def _package_resources() -> Path | None:
+    """``mangacolor_app.resources`` of an installed wheel (through ``importlib.resources``), or None."""
+    from importlib import resources  # noqa: PLC0415
+
+    try:
+        found = resources.files("mangacolor_app.resources")
+    except (ModuleNotFoundError, TypeError):
+        return None
+    path = Path(str(found))
+    return path if path.is_dir() else None
+
+
 def resources_dir() -> Path:
     """Read-only bundled resources folder (``models/``, ``icons/``, ``samples/``).
 
     Order: ``MANGACOLOR_RESOURCES``; a PyInstaller bundle's ``sys._MEIPASS/resources``; the
-    ``resources`` folder at the project root (next to the ``mangacolor_app`` package); finally
-    ``mangacolor_app/resources`` for an installed wheel that ships them inside the package.
+    ``resources`` folder of a source checkout (``make run``, ``make test``, editable installs);
+    the ``mangacolor_app.resources`` package of an installed wheel (``importlib.resources``).
     The returned folder may not exist.
     """
     override = _env_path(ENV_RESOURCES)
@@ -149,12 +175,10 @@ def resources_dir() -> Path:
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass:
         return Path(meipass) / "resources"
-    package_dir = Path(__file__).resolve().parent.parent
-    candidates = [package_dir.parent / "resources", package_dir / "resources"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[0]
+    for found in (_source_tree_resources(), _package_resources()):
+        if found is not None:
+            return found
+    return Path(__file__).resolve().parent.parent / "resources"
 
 
 def bundled_models_dir() -> Path:
@@ -166,3 +190,23 @@ def bundled_models_dir() -> Path:
     if override is not None:
         return override
     return resources_dir() / "models"
+
+
+def desktop_files_dir() -> Path:
+    """Folder of the Linux desktop integration files (desktop entry, metainfo, MIME type, icons).
+
+    ``packaging/linux`` in a source checkout, the ``mangacolor_app.xdg`` package of an installed
+    wheel, ``sys._MEIPASS/xdg`` in a PyInstaller bundle. The returned folder may not exist.
+    """
+    meipass = getattr(sys, "_MEIPASS", None)
+    if meipass:
+        return Path(meipass) / "xdg"
+    source = _source_tree_resources()
+    if source is not None:
+        return source.parent / "packaging" / "linux"
+    from importlib import resources  # noqa: PLC0415
+
+    try:
+        return Path(str(resources.files("mangacolor_app.xdg")))
+    except (ModuleNotFoundError, TypeError):
+        return Path(__file__).resolve().parent.parent / "xdg"

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QBuffer, QIODevice, QObject, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from mangacolor_app.core.atomic import atomic_write_bytes
 from mangacolor_app.core.errors import MangaColorError
+from mangacolor_app.core.paths import APP_ID, desktop_files_dir
 from mangacolor_app.qt.main_window import MainWindow
 from mangacolor_app.qt.settings import EditorSettings
 from mangacolor_app.qt.theme import apply_theme
+from mangacolor_app.startup import editor_start_problem
 
 __all__ = ["run_editor", "ScreenshotRunner", "create_app", "grab_png"]
 
@@ -32,6 +35,9 @@ def create_app() -> QApplication:
         app = QApplication(sys.argv[:1])
     app.setApplicationName("MangaColor")
     app.setOrganizationName("MangaColor")
+    app.setDesktopFileName(APP_ID)  # Wayland app id: the shell matches the desktop entry and its icon
+    svg = desktop_files_dir() / "icons" / "scalable" / "apps" / f"{APP_ID}.svg"
+    app.setWindowIcon(QIcon.fromTheme(APP_ID, QIcon(str(svg)) if svg.is_file() else QIcon()))
     return app
 
 
@@ -111,11 +117,18 @@ def run_editor(args: Any) -> int:
 
     Returns:
         The process exit code (0 on success).
+
+    Raises:
+        MangaColorError: no display, or system libraries of Qt's platform plugin are missing (the
+            message names them and the install commands), checked before Qt can abort the process.
     """
     page = getattr(args, "page", None)
     screenshot = getattr(args, "screenshot", None)
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot needs no screen
+    problem = editor_start_problem()
+    if problem is not None and QApplication.instance() is None:
+        raise MangaColorError(problem)
     app = create_app()
     settings = EditorSettings()
     apply_theme(app, settings.theme)

@@ -170,7 +170,12 @@ def _finetune(folder: Path, base: str, name: str | None, steps: int, progress: P
     from mangacolor_app.core.errors import MangaColorError
 
     try:
-        from training.finetune import finetune
+        try:  # installed wheel: the training package is mangacolor_training
+            from mangacolor_training.finetune import finetune
+        except ModuleNotFoundError as exc:
+            if exc.name != "mangacolor_training":
+                raise
+            from training.finetune import finetune  # a source checkout without an install
     except ImportError as exc:
         logger.debug("training import failed", exc_info=True)
         raise MangaColorError(TORCH_MISSING.replace("\n\n", " ")) from exc

@@ -25,9 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from mangacolor_app.core.model_inputs import build_model_input, channel_count, token_slices, validate_channels
-from training.data import augment, lineart, screentone
-from training.data.hintsim import simulate_hints
-from training.data.procedural import generate_illustration
+from . import augment, lineart, screentone
+from .hintsim import simulate_hints
+from .procedural import generate_illustration
 
 log = logging.getLogger(__name__)
 

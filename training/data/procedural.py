@@ -23,8 +23,8 @@ import logging
 import cv2
 import numpy as np
 
-from training.data.drawing import _Canvas, _curve, _Style, blob, ellipse, fill, polygon, stroke
-from training.data.screentone import texture_patch
+from .drawing import _Canvas, _curve, _Style, blob, ellipse, fill, polygon, stroke
+from .screentone import texture_patch
 
 log = logging.getLogger(__name__)
 

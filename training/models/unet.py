@@ -159,7 +159,7 @@ class UNetGenerator(nn.Module):
         self.head = nn.Conv2d(w[0], 3 * s2d * s2d, 3, padding=1)
         self.color_head: nn.Module | None = None
         if cfg.color_bins:
-            from training.models.colorbins import ColorHead
+            from .colorbins import ColorHead
 
             self.color_head = ColorHead(w[1], grid=cfg.color_bins)
         if cfg.residual:
