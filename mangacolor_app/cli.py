@@ -20,9 +20,11 @@ Exit status: 0 success; 1 some inputs failed (each reported in one line); 2 bad 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +40,7 @@ __all__ = ["IMAGE_SUFFIXES", "build_parser", "main"]
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-SUBCOMMANDS = ("colorize", "models", "install", "measure-rf")
+SUBCOMMANDS = ("colorize", "models", "install", "measure-rf", "doctor", "install-desktop")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -99,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     rf = sub.add_parser("measure-rf", help="measure a model's receptive radius and tile overlap")
     rf.add_argument("model", help="model name or .onnx path")
     rf.add_argument("--write", action="store_true", help="store the result in the model's sidecar <model>.json")
+    sub.add_parser("doctor", help="check the display, GPU, models and folders; print what is missing")
+    desk = sub.add_parser("install-desktop", help="add MangaColor to the desktop's menus, file types and icons (Linux)")
+    desk.add_argument("--uninstall", action="store_true", help="remove what install-desktop added")
     return parser
 
 
@@ -122,6 +127,24 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
+def _quiet_on_closed_pipe(fn: Callable[..., int]) -> Callable[..., int]:
+    """Exit quietly (status 141, as after SIGPIPE) when stdout is closed early (``mangacolor models | head``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return fn(*args, **kwargs)
+        except BrokenPipeError:
+            # Python would also fail flushing stdout at exit: point it at /dev/null first.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return 141
+
+    return wrapper
+
+
+@_quiet_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (user errors never raise)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -134,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"colorize": _cmd_colorize, "models": _cmd_models, "install": _cmd_install, "measure-rf": _cmd_measure}
+    handlers = {"colorize": _cmd_colorize, "models": _cmd_models, "install": _cmd_install, "measure-rf": _cmd_measure,
+                "doctor": _cmd_doctor, "install-desktop": _cmd_install_desktop}
     try:
         return handlers[args.command](args)
     except MangaColorError as exc:
@@ -288,7 +312,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"    {m.manifest.description}")
         print(f"    {m.path}")
     for problem in registry.problems:
-        print(f"unusable: {problem.path}: {problem.message}")
+        print(f"{'ignored' if problem.shadowed_by else 'unusable'}: {problem.path}: {problem.message}")
     return EXIT_OK
 
 
@@ -309,6 +333,24 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     print(f"{model.name}: receptive radius {radius} px, recommended overlap {overlap} px")
     if args.write:
         print(f"written to {model.path.with_suffix('.json')}")
+    return EXIT_OK
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from mangacolor_app.doctor import run_doctor
+
+    return run_doctor()
+
+
+def _cmd_install_desktop(args: argparse.Namespace) -> int:
+    from mangacolor_app.desktop_install import data_home, install_desktop, uninstall_desktop
+
+    if args.uninstall:
+        removed = uninstall_desktop()
+        print(f"removed {len(removed)} desktop integration file(s) from {data_home()}")
+    else:
+        written = install_desktop()
+        print(f"installed {len(written)} desktop integration file(s) under {data_home()}")
     return EXIT_OK
 
 

@@ -137,17 +137,17 @@ def test_psd_export_layers(tiny_onnx_model: Path, tmp_path: Path, capsys: pytest
     psd = PSDImage.open(out)
     assert (psd.width, psd.height) == (W, H)
     layers = list(psd)
-    assert [layer.name for layer in layers] == ["Hints", "Flats", "Color", "Ink"]
-    assert layers[3].blend_mode == BlendMode.MULTIPLY and layers[3].visible
-    assert not layers[0].visible
-    flats = np.asarray(layers[1].numpy())
+    assert [layer.name for layer in layers] == ["Flats", "Color", "Ink", "Hints"]
+    assert layers[2].blend_mode == BlendMode.MULTIPLY and layers[2].visible
+    assert not layers[3].visible
+    flats = np.asarray(layers[0].numpy())
     assert flats.shape[:2] == (H, W) and flats[20, 20, 0] > 0.8  # the hinted region is filled red
     info = psd.image_resources.get_data(Resource.RESOLUTION_INFO)
     assert round(info.horizontal / 65536) == 600
     no_ink = tmp_path / "noink.psd"
     assert _colorize(tmp_path / "page.png", "-o", no_ink, "--model", tiny_onnx_model, "--no-ink", "--bit-depth", "16") == 0
     psd16 = PSDImage.open(no_ink)
-    assert psd16.depth == 16 and not list(psd16)[-1].visible
+    assert psd16.depth == 16 and not next(layer for layer in psd16 if layer.name == "Ink").visible
 
 
 def test_per_page_hints_are_used(tiny_onnx_model: Path, tmp_path: Path) -> None:

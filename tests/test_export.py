@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -72,10 +73,10 @@ def test_psd_layers_order_modes_dpi_and_composite(tmp_path: Path) -> None:
     png_path = export_page(tmp_path / "page.png", layers)
     psd = PSDImage.open(psd_path)
     assert (psd.width, psd.height, psd.depth) == (W, H, 8)
-    assert [layer.name for layer in psd] == ["Hints", "Flats", "Color", "Ink"]
-    assert [layer.visible for layer in psd] == [False, True, True, True]
-    assert psd[3].blend_mode == BlendMode.MULTIPLY
-    assert all(layer.blend_mode == BlendMode.NORMAL for layer in list(psd)[:3])
+    assert [layer.name for layer in psd] == ["Flats", "Color", "Ink", "Hints"]
+    assert [layer.visible for layer in psd] == [True, True, True, False]
+    assert psd[2].blend_mode == BlendMode.MULTIPLY
+    assert all(layer.blend_mode == BlendMode.NORMAL for layer in (psd[0], psd[1], psd[3]))
     assert _dpi(psd) == (350.0, 350.0)
     png = _png_rgb(png_path)
     assert np.abs(_compose_visible(psd) - png).max() <= ONE_LSB
@@ -87,7 +88,7 @@ def test_psd_layers_order_modes_dpi_and_composite(tmp_path: Path) -> None:
     # an independent reader (Pillow's PSD plugin) sees the same layers and merged image
     with Image.open(psd_path) as im:
         assert im.format == "PSD" and im.size == (W, H)
-        assert [layer[0] for layer in im.layers] == ["Hints", "Flats", "Color", "Ink"]
+        assert [layer[0] for layer in im.layers] == ["Flats", "Color", "Ink", "Hints"]
         merged = np.asarray(im.convert("RGB"), np.float64) / 255.0
     assert np.abs(merged - png).max() <= ONE_LSB
 
@@ -95,7 +96,7 @@ def test_psd_layers_order_modes_dpi_and_composite(tmp_path: Path) -> None:
 def test_psd_layer_contents_kept(tmp_path: Path) -> None:
     layers = _page()
     psd = PSDImage.open(export_page(tmp_path / "page.psd", layers))
-    hints, flats, color, ink = list(psd)
+    flats, color, ink, hints = list(psd)
     assert np.abs(hints.numpy() - layers.hints).max() <= ONE_LSB
     assert np.abs(flats.numpy() - layers.flats).max() <= ONE_LSB
     assert np.abs(color.numpy()[..., :3] - layers.color).max() <= ONE_LSB
@@ -106,14 +107,14 @@ def test_psd_without_flats_and_hints(tmp_path: Path) -> None:
     psd = PSDImage.open(export_page(tmp_path / "p.psd", _page(flats=False, hints=False, dpi=None)))
     assert [layer.name for layer in psd] == ["Color", "Ink"]
     psd2 = PSDImage.open(export_page(tmp_path / "q.psd", _page(flats=False)))
-    assert [layer.name for layer in psd2] == ["Hints", "Color", "Ink"]
+    assert [layer.name for layer in psd2] == ["Color", "Ink", "Hints"]
 
 
 def test_psd_without_preserve_ink_hides_ink(tmp_path: Path) -> None:
     layers = _page()
     psd = PSDImage.open(export_page(tmp_path / "p.psd", layers, preserve_ink=False))
     png = _png_rgb(export_page(tmp_path / "p.png", layers, preserve_ink=False))
-    assert psd[-1].name == "Ink" and not psd[-1].visible
+    assert psd[2].name == "Ink" and not psd[2].visible
     assert np.abs(_compose_visible(psd) - png).max() <= ONE_LSB
     assert np.abs(png - layers.color).max() <= ONE_LSB
 
@@ -122,7 +123,7 @@ def test_psd_16bit(tmp_path: Path) -> None:
     layers = _page()
     psd = PSDImage.open(export_page(tmp_path / "p.psd", layers, bit_depth=16))
     assert psd.depth == 16
-    assert np.abs(psd[2].numpy()[..., :3] - layers.color).max() < 2e-5
+    assert psd[1].name == "Color" and np.abs(psd[1].numpy()[..., :3] - layers.color).max() < 2e-5
     expected = composite_layers(layers)
     assert np.abs(_compose_visible(psd) - expected).max() < 1e-4
     assert np.abs(psd.numpy()[..., :3] - expected).max() < 1e-4
@@ -227,5 +228,27 @@ def test_psd_fallback_to_psd_tools_save(tmp_path: Path) -> None:
 
     export._write_psd_file(NoRecord(), merged, tmp_path / "f.psd")
     reopened = PSDImage.open(tmp_path / "f.psd")
-    assert [layer.name for layer in reopened] == ["Hints", "Flats", "Color", "Ink"]
+    assert [layer.name for layer in reopened] == ["Flats", "Color", "Ink", "Hints"]
     assert np.abs(reopened.numpy()[..., :3] - composite_layers(layers)).max() <= 2 * ONE_LSB
+
+
+@pytest.mark.parametrize(("suffix", "bit_depth"), [(".png", 8), (".png", 16), (".tif", 8), (".tif", 16),
+                                                  (".jpg", 8), (".webp", 8), (".psd", 8), (".psd", 16)])
+def test_exports_embed_the_srgb_profile(tmp_path: Path, suffix: str, bit_depth: int) -> None:
+    """Every format that can carry an ICC profile gets sRGB (Krita reads a profile-less 16-bit PSD as linear)."""
+    from mangacolor_app.core.icc import srgb_icc
+
+    layers = _page()
+    path = export_page(tmp_path / f"page{suffix}", layers, bit_depth=bit_depth)
+    if suffix == ".psd":
+        psd = PSDImage.open(path)
+        assert psd.image_resources.get_data(Resource.ICC_PROFILE) == srgb_icc()
+        assert psd.depth == bit_depth
+        assert np.abs(psd.numpy()[..., :3] - composite_layers(layers)).max() <= ONE_LSB
+        return
+    with Image.open(path) as im:
+        assert im.info.get("icc_profile") == srgb_icc()
+    if suffix in (".png", ".tif"):  # lossless: the pixels are untouched by the added profile
+        stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1].astype(np.float64) / (2 ** bit_depth - 1)
+        assert np.abs(stored - composite_layers(layers)).max() <= 1.0 / (2 ** bit_depth - 1)
+        assert load_image(path).dpi == pytest.approx((350.0, 350.0), abs=0.01)

@@ -128,7 +128,7 @@ def test_colorize_with_tiny_model_shows_result(qtbot, make_window, installed_mod
     result = win.doc.project.result
     assert result is not None and result.shape == (120, 160, 3) and result.dtype == np.uint16
     assert not win.doc.result_is_preview and "result" in win.canvas._images
-    assert "CPU" in win.status.device.text() and "CPUExecutionProvider" in win.colorize_dock.device.text()
+    assert win.status.device.text().startswith("CPU") and "CPUExecutionProvider" in win.colorize_dock.device.toolTip()
     qtbot.waitUntil(lambda: win.files.idle, timeout=20000)
     assert proj.autosave_path(win.files.session).is_file()  # autosave on colorize
 

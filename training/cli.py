@@ -196,6 +196,10 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Modules of the ``train`` extra; a command that misses one says which extra to install.
+TRAIN_EXTRA_MODULES = ("torch", "safetensors", "onnx", "onnxscript", "torchvision")
+TRAIN_EXTRA_HINT = "pip install 'mangacolor[train]'"
+
 _COMMANDS = {"fit": _fit, "export": _export, "finetune": _finetune, "make-pairs": _make_pairs, "render-svg": _render_svg,
              "eval": _eval, "validate": _validate,
              "weights": _weights}
@@ -208,6 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return _COMMANDS[args.command](args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAIN_EXTRA_MODULES:
+            raise
+        print(f"mangacolor-train: error: {args.command} needs {exc.name.split('.')[0]}, which is not installed: "
+              f"{TRAIN_EXTRA_HINT}", file=sys.stderr)
+        return 2
     except CancelledError:
         print("mangacolor-train: cancelled", file=sys.stderr)
         return 130

@@ -3,14 +3,15 @@
 Flat formats get the composite: the colour with the ink (line art) multiplied on top when
 ``preserve_ink``. A PSD keeps the parts as layers, bottom to top::
 
-    Hints   hidden, the artist's colour hints (straight alpha)
     Flats   only when there are flats (straight alpha; covered by the opaque colour)
     Color   opaque colorization result
     Ink     the line art as grey, blend mode Multiply (hidden when not ``preserve_ink``)
+    Hints   hidden, the artist's colour hints (straight alpha), on top so that turning it on shows them
 
 so the visible composite is ``Color x Ink``, the same image as the flat export (within the 1/255
 of 8-bit storage). The file's merged image is that composite, DPI is recorded in the resolution
-resource, and the document is 8- or 16-bit RGB at full resolution. Every file is written
+resource, the sRGB ICC profile is embedded (``core.icc``; without it Krita reads a 16-bit PSD as linear
+light), and the document is 8- or 16-bit RGB at full resolution. Every file is written
 atomically (a failed export leaves an existing file untouched).
 """
 
@@ -28,6 +29,7 @@ from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.color import to_uint8, to_uint16
 from mangacolor_app.core.composite import alpha_over, multiply
 from mangacolor_app.core.errors import ImageSaveError
+from mangacolor_app.core.icc import srgb_icc
 from mangacolor_app.core.imageio import save_image
 from mangacolor_app.core.imagesave import resolve_format
 
@@ -41,7 +43,7 @@ EXPORT_FORMATS: dict[str, str] = {
     "webp": "webp", "psd": "psd", "psb": "psd",
 }  # fmt: skip
 #: PSD layer names, bottom to top (Flats only when present).
-PSD_LAYER_NAMES = ("Hints", "Flats", "Color", "Ink")
+PSD_LAYER_NAMES = ("Flats", "Color", "Ink", "Hints")
 _PSD_MAX_SIDE = 30000  # larger documents must be PSB (Photoshop "Large Document Format")
 
 
@@ -214,6 +216,14 @@ def _resolution_resource(dpi: tuple[float, float]) -> object:
     return ImageResource(key=Resource.RESOLUTION_INFO, data=info)
 
 
+def _icc_resource() -> object:
+    """A PSD ICC_PROFILE (1039) image resource holding the sRGB profile."""
+    from psd_tools.constants import Resource  # noqa: PLC0415
+    from psd_tools.psd.image_resources import ImageResource  # noqa: PLC0415
+
+    return ImageResource(key=Resource.ICC_PROFILE, data=srgb_icc())
+
+
 def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tuple[object, list[bytes]]:
     """Build the layered document; returns it with the merged-image planes to store."""
     from psd_tools import PSDImage  # noqa: PLC0415
@@ -226,9 +236,6 @@ def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tupl
 
         version = psd_tools.__version__
         raise ImportError(f"PSD export needs a newer psd-tools (with create_pixel_layer_from_array), not {version}")
-    if layers.hints is not None:
-        hints_layer = psd.create_pixel_layer_from_array(_quantize(layers.hints, bit_depth), name="Hints")
-        hints_layer.visible = False
     if layers.flats is not None:
         psd.create_pixel_layer_from_array(_quantize(layers.flats, bit_depth), name="Flats")
     color_q = _quantize(layers.color, bit_depth)
@@ -238,8 +245,12 @@ def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tupl
         np.repeat(ink_q[..., None], 3, axis=2), name="Ink", blend_mode=BlendMode.MULTIPLY
     )
     ink_layer.visible = preserve_ink
+    if layers.hints is not None:
+        hints_layer = psd.create_pixel_layer_from_array(_quantize(layers.hints, bit_depth), name="Hints")
+        hints_layer.visible = False
     if layers.dpi is not None:
         psd.image_resources[Resource.RESOLUTION_INFO] = _resolution_resource(layers.dpi)
+    psd.image_resources[Resource.ICC_PROFILE] = _icc_resource()
     return psd, _merged_planes(color_q, ink_q if preserve_ink else None, bit_depth)
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
 from mangacolor_app.core.errors import ImageSaveError
+from mangacolor_app.core.icc import png_with_icc, srgb_icc, tiff_with_icc
 
 __all__ = ["save_image"]
 
@@ -60,6 +61,8 @@ def _check_save_args(target: Path, image: np.ndarray, fmt: str, quality: int, bi
 def _pil_params(fmt: str, quality: int, lossless: bool, dpi: tuple[float, float] | None) -> dict[str, object]:
     """Encoder keyword arguments for Pillow's ``Image.save``."""
     params: dict[str, object] = {}
+    if fmt != "BMP":
+        params["icc_profile"] = srgb_icc()  # our pixels are sRGB: say so (see core.icc)
     if dpi is not None and fmt != "WEBP":
         params["dpi"] = dpi
     if fmt == "JPEG":
@@ -96,7 +99,7 @@ def _encode_16bit(image: np.ndarray, fmt: str, dpi: tuple[float, float] | None, 
     if fmt == "PNG" and dpi is not None:
         ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
         data = data[:ihdr_end] + _png_phys_chunk(dpi) + data[ihdr_end:]
-    return data
+    return png_with_icc(data) if fmt == "PNG" else tiff_with_icc(data)
 
 
 def _to_pil(image: np.ndarray, fmt: str) -> Image.Image:

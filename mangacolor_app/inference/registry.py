@@ -42,10 +42,17 @@ class InstalledModel:
 
 @dataclass(frozen=True)
 class ModelProblem:
-    """A model file that could not be used, with the one-line reason."""
+    """A model file that could not be used, with the one-line reason.
+
+    Attributes:
+        path: the file.
+        message: why it is not used (one line, names the other file for a duplicate name).
+        shadowed_by: for a duplicate model name, the file of that name which is used; else None.
+    """
 
     path: Path
     message: str
+    shadowed_by: Path | None = None
 
 
 class ModelRegistry:
@@ -84,7 +91,7 @@ class ModelRegistry:
                     problems.append(ModelProblem(path, str(exc)))
                     continue
                 if manifest.name in seen:
-                    problems.append(ModelProblem(path, f"duplicate model name {manifest.name!r} (already at {seen[manifest.name]})"))
+                    problems.append(_duplicate(path, manifest.name, seen[manifest.name]))
                     continue
                 seen[manifest.name] = path
                 models.append(InstalledModel(manifest.name, path, manifest, source))
@@ -167,6 +174,33 @@ class ModelRegistry:
         self.refresh()
         logger.info("installed model %s at %s", manifest.name, dst)
         return InstalledModel(manifest.name, dst, read_manifest(dst, check_graph=False), "user")
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """True when the two files have identical contents (sizes compared first)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                chunk = fa.read(1 << 20)
+                if chunk != fb.read(1 << 20):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
+
+
+def _duplicate(path: Path, name: str, used: Path) -> ModelProblem:
+    """The problem entry of a model whose name is already taken by ``used`` (scanned first)."""
+    if _same_bytes(path, used):
+        message = f"a copy of the model {name!r} at {used}, which is used; this copy can be deleted"
+    else:
+        message = (f"has the model name {name!r} of {used}, which is used instead; to use this one, "
+                   f"install it under another name: mangacolor install {path} --name NEW_NAME")
+    logger.info("model %s: %s", path, message)
+    return ModelProblem(path, message, shadowed_by=used)
 
 
 def _safe_stem(name: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import onnxruntime as ort
 
 from mangacolor_app.core.errors import ModelError
+from mangacolor_app.inference.gpu import nvidia_gpu_name, preload_cuda_libraries
 
 __all__ = [
     "Device",
@@ -71,11 +72,15 @@ class DeviceReport:
         requested: "auto", "cpu" or "cuda".
         provider: the execution provider actually running the model (e.g. "CPUExecutionProvider").
         notice: a user-facing sentence when the request could not be honoured (else None).
+        gpu_name: the NVIDIA GPU the driver reports (e.g. "NVIDIA GeForce RTX 4070"), or None.
+        reason: why an accelerator is not used (ORT's condensed error), or None.
     """
 
     requested: str
     provider: str
     notice: str | None = None
+    gpu_name: str | None = None
+    reason: str | None = None
 
     @property
     def on_gpu(self) -> bool:
@@ -86,6 +91,33 @@ class DeviceReport:
     def label(self) -> str:
         """Short device name for status bars ("CPU", "CUDA", "Dml", ...)."""
         return "CPU" if self.provider == CPU else self.provider.replace("ExecutionProvider", "")
+
+    @property
+    def display(self) -> str:
+        """The editor's device line: "NVIDIA GeForce RTX 4070 (CUDA)", "CPU", or "CPU: <why not the GPU>"."""
+        if self.provider == CUDA:
+            return f"{self.gpu_name or 'NVIDIA GPU'} (CUDA)"
+        if self.on_gpu:
+            return self.label
+        if self.requested == "cpu":
+            return "CPU"
+        if self.gpu_name is None:
+            return "CPU: no usable NVIDIA GPU found"
+        return f"CPU: {self.gpu_name} found, but CUDA cannot start"
+
+    @property
+    def details(self) -> str:
+        """Multi-line explanation for a tooltip and the log: provider, GPU, reason, what to do."""
+        lines = [f"execution provider: {self.provider} (requested: {self.requested})"]
+        if self.requested != "cpu":
+            lines.append(f"NVIDIA GPU: {self.gpu_name or 'none found (no NVIDIA driver or GPU)'}")
+        if self.reason and not self.on_gpu:
+            lines.append(f"why not CUDA: {self.reason}")
+        if not self.on_gpu and self.gpu_name is not None:
+            from mangacolor_app.inference.gpu import GPU_EXTRA_HINT  # noqa: PLC0415
+
+            lines.append(GPU_EXTRA_HINT)
+        return "\n".join(lines)
 
 
 def physical_cores() -> int:
@@ -220,6 +252,16 @@ def _short(exc: BaseException) -> str:
     return msg[:300]
 
 
+_gpu_names: list[str | None] = []
+
+
+def _gpu_name() -> str | None:
+    """The first NVIDIA GPU's name, asked once per process."""
+    if not _gpu_names:
+        _gpu_names.append(nvidia_gpu_name())
+    return _gpu_names[0]
+
+
 _cache: dict[tuple[str, int, int, str, int | None], tuple[ort.InferenceSession, DeviceReport]] = {}
 _cache_lock = threading.Lock()
 
@@ -251,6 +293,9 @@ def get_session(
         if hit is not None:
             return hit
         providers, notice = choose_providers(device)
+        reason = notice if device != "cpu" else None
+        if CUDA in providers:
+            preload_cuda_libraries()
         sess, captured = _create(path, providers, threads)
         actual = sess.get_providers()[0]
         if actual != providers[0]:
@@ -258,9 +303,11 @@ def get_session(
             logger.info("%s could not start for %s: %s", providers[0], path.name, _ANSI.sub("", captured).strip())
             what = "CUDA" if providers[0] == CUDA else providers[0].replace("ExecutionProvider", "")
             notice = f"{what} {'requested' if device == 'cuda' else 'found'} but not usable here: {reason}; running on CPU"
-        report = DeviceReport(requested=device, provider=actual, notice=notice)
-        if notice:
-            logger.info(notice)
+        gpu = _gpu_name() if device != "cpu" else None
+        if device == "auto" and actual == CPU and reason is None:
+            reason = "this onnxruntime build has no CUDA execution provider"
+        report = DeviceReport(requested=device, provider=actual, notice=notice, gpu_name=gpu, reason=reason)
+        logger.info("device: %s", report.details.replace("\n", "; "))
         _cache[key] = (sess, report)
         return sess, report
 

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(lambda paths: self.files.open_path(paths[0]))
         self.render.error.connect(self.show_error)
         self.render.device_changed.connect(self.status.device.setText)
+        self.render.device_changed.connect(lambda _text: self.status.device.setToolTip(self.render.device_tooltip))
         self.render.full_started.connect(lambda: self.status.show_progress(True))
         self.render.full_progress.connect(self.status.set_progress)
         self.render.full_finished.connect(self._render_finished)

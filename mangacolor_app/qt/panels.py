@@ -164,6 +164,7 @@ class ColorizeDock(QDockWidget):
         self.setWidget(body)
         render.models_changed.connect(self.sync_models)
         render.device_changed.connect(self.device.setText)
+        render.device_changed.connect(lambda _text: self.device.setToolTip(render.device_tooltip))
         self.sync_models()
 
     def sync_models(self) -> None:

@@ -135,6 +135,7 @@ class RenderController(QObject):
         self.flats_wanted = False
         self.preview_side = PREVIEW_SIDE
         self.device_text = "device: not started"
+        self.device_tooltip = ""  # details of the device line (provider, GPU, why not CUDA)
         self._cache = _ColorizerCache()
         self._jobs: dict[str, Job] = {}
         self._flats_after_preview = False
@@ -398,10 +399,8 @@ class RenderController(QObject):
             job.cancel()
 
     def _report_device(self, report: Any) -> None:
-        provider = getattr(report, "provider", str(report))
-        label = getattr(report, "label", provider)
-        notice = getattr(report, "notice", None)
-        self._report_text(f"{label} ({provider})" + (f" - {notice}" if notice else ""))
+        self.device_tooltip = str(getattr(report, "details", ""))
+        self._report_text(str(getattr(report, "display", report)))
 
     def _report_text(self, text: str) -> None:
         if text != self.device_text:
