@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # registry would pull several GB of CUDA packages).
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0*.whl))
 
-.PHONY: run test install install-test bench package package-check clean
+.PHONY: run test install install-test bench package package-check wheel desktop-check icons clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,21 @@ package: $(VENV)/.installed-package
 
 package-check: package
 	$(PY) packaging/check_package.py --app dist/mangacolor/mangacolor $(if $(MODEL),--model "$(MODEL)")
+
+# The wheel (what `pip install mangacolor` gets): model, icons, sample page and desktop files inside.
+wheel: $(VENV)/.created
+	$(PIP) wheel -q --no-deps -w dist .
+	@ls -l dist/mangacolor-*.whl
+
+# Linux desktop files: desktop entry and AppStream metainfo (desktop-file-utils, appstream).
+DESKTOP_DIR := packaging/linux
+desktop-check:
+	desktop-file-validate $(DESKTOP_DIR)/org.mangacolor.MangaColor.desktop
+	appstreamcli validate --no-net $(DESKTOP_DIR)/org.mangacolor.MangaColor.metainfo.xml
+
+# Regenerate the PNG icon sizes from the SVG (after editing it).
+icons: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(PY) $(DESKTOP_DIR)/make_icons.py
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -25,7 +25,10 @@ times are best-of-N, and ``compute_limit_fraction_cpu`` gives the same ratio wit
 wall time on both sides (model FLOP per CPU-second over matmul FLOP per CPU-second), which time
 slicing by other processes does not distort. ``load_avg`` is the 1-minute load average at the end.
 
-Usage: python benchmarks/tiling.py [--quick] [--model PATH] [--builtin] [--tile N] [--overlap N]
+With ``--device cuda`` only the ``gpu`` section is measured (benchmarks/gpu.py: an A4 300 dpi page with
+hints, CPU vs GPU, fp32 vs fp16, seconds per page).
+
+Usage: python benchmarks/tiling.py [--quick] [--model PATH] [--builtin] [--tile N] [--overlap N] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -330,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, help="tile side; the tile AREA budget is its square (default: the model's preferred tile)")
     ap.add_argument("--overlap", type=int, help="default: recommended_overlap(measured receptive radius), and never less than a given --model's manifest overlap")
     ap.add_argument("--threads", type=int, default=physical_cores())
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: only the gpu section (A4 page)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -341,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         model, label = args.model, str(args.model)
         if model is None:
             model, net, label, in_ch = export_model(Path(tmp), builtin=args.builtin)
+        if args.device == "cuda":
+            from gpu import A4_300DPI, gpu_section
+
+            page = synthetic_page(*A4_300DPI)
+            print(json.dumps({"model": label, "gpu": gpu_section(model, net, in_ch, page, _hints_for(*A4_300DPI))}))
+            return 0
         radius, measured_overlap = measure_model_overlap(model, size=512)
         manifest = read_manifest(model)
         if args.model is not None:  # a trained model's manifest overlap is sized for its architecture bound:

@@ -252,3 +252,17 @@ def test_exports_embed_the_srgb_profile(tmp_path: Path, suffix: str, bit_depth: 
         stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1].astype(np.float64) / (2 ** bit_depth - 1)
         assert np.abs(stored - composite_layers(layers)).max() <= 1.0 / (2 ** bit_depth - 1)
         assert load_image(path).dpi == pytest.approx((350.0, 350.0), abs=0.01)
+
+
+def test_srgb_profile_is_the_same_in_every_process() -> None:
+    """LittleCMS stamps the current time into a new profile; ours is fixed so exports are reproducible."""
+    import subprocess
+    import sys
+
+    from mangacolor_app.core.icc import srgb_icc
+
+    code = "from mangacolor_app.core.icc import srgb_icc; print(srgb_icc().hex())"
+    root = str(Path(__file__).resolve().parent.parent)
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                           timeout=60).stdout.strip()
+    assert other == srgb_icc().hex()

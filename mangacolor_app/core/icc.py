@@ -11,6 +11,7 @@ PNG bytes, :func:`tiff_with_icc` adds the ICC tag (34675) to a little- or big-en
 from __future__ import annotations
 
 import functools
+import hashlib
 import struct
 import zlib
 
@@ -23,10 +24,22 @@ _TIFF_ICC_TAG = 34675
 _TIFF_UNDEFINED = 7
 
 
+#: Creation date written into the profile header (LittleCMS stamps the current time; a fixed date keeps
+#: exports byte-identical from run to run).
+_PROFILE_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+
+
 @functools.cache
 def srgb_icc() -> bytes:
-    """The sRGB ICC profile as bytes (created once)."""
-    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    """The sRGB ICC profile as bytes (created once; header date fixed, profile ID recomputed if set)."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = _PROFILE_DATE
+    if any(data[84:100]):  # ICC v4 profile ID: MD5 with flags, intent and the ID itself zeroed
+        scratch = bytearray(data)
+        scratch[44:48] = scratch[64:68] = bytes(4)
+        scratch[84:100] = bytes(16)
+        data[84:100] = hashlib.md5(scratch, usedforsecurity=False).digest()
+    return bytes(data)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
