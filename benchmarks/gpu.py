@@ -66,7 +66,7 @@ def export_fp16(net: Any, model: Path, in_ch: int, multiple: int) -> Path:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.g(x.half()).float()
 
-    out = model.with_name(model.stem + "-fp16.onnx")
+    out = model.with_name(model.stem + "-half.onnx")  # not the "-fp16" sibling the app would swap in itself
     axes = {0: "N", 2: "H", 3: "W"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -117,11 +117,14 @@ def gpu_section(model: Path, net: Any, in_ch: int, line: np.ndarray, hints: np.n
         "cuda_preload": preload or "ok",
     }
     result["cpu"] = ort_page(model, "cpu", line, hints, max(1, repeats - 2))
-    if CUDA in providers:
+    report = Colorizer(model, device="cuda").device_report if CUDA in providers else None
+    if report is not None and report.provider == CUDA:
         result["ort_cuda_fp32"] = ort_page(model, "cuda", line, hints, repeats)
         if net is not None:
             variant = export_fp16(net, model, in_ch, manifest.size_multiple)
             result["ort_cuda_fp16"] = ort_page(variant, "cuda", line, hints, repeats)
+    elif report is not None:
+        result["ort_cuda"] = f"unavailable: {report.display}; {report.details}".replace("\n", "; ")
     else:
         result["ort_cuda"] = "unavailable: this onnxruntime has no CUDAExecutionProvider (onnxruntime-gpu not installed)"
     try:

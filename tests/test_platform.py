@@ -238,3 +238,33 @@ def test_source_tree_resources_are_found(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv(paths.ENV_BUNDLED_MODELS)
     assert paths.resources_dir() == ROOT / "resources"
     assert paths.desktop_files_dir() == XDG
+
+
+def test_fp16_variant_is_found_only_when_it_matches(tiny_onnx_model: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from mangacolor_app.inference.gpu import FP16_ENV, fp16_variant
+    from mangacolor_app.inference.manifest import read_manifest, write_sidecar
+
+    model = tmp_path / "m.onnx"
+    shutil.copyfile(tiny_onnx_model, model)
+    assert fp16_variant(model) is None  # no sibling
+    half = tmp_path / "m-fp16.onnx"
+    shutil.copyfile(tiny_onnx_model, half)
+    assert fp16_variant(model) is None  # a sibling whose manifest does not say fp16
+    write_sidecar(half, read_manifest(half).replace(name="m-fp16", fp16=True))
+    assert fp16_variant(model) == half
+    monkeypatch.setenv(FP16_ENV, "0")
+    assert fp16_variant(model) is None
+
+
+def test_fp16_manifest_with_float32_io_runs(tiny_onnx_model: Path, tmp_path: Path) -> None:
+    """`mangacolor-train export --fp16` keeps float32 I/O: the pipeline feeds the type the session asks for."""
+    from mangacolor_app.inference.manifest import read_manifest, write_sidecar
+    from mangacolor_app.inference.pipeline import Colorizer
+
+    half = tmp_path / "m-fp16.onnx"
+    shutil.copyfile(tiny_onnx_model, half)
+    write_sidecar(half, read_manifest(half).replace(name="m-fp16", fp16=True))
+    page = np.random.default_rng(0).random((64, 80)).astype(np.float32)
+    expected = Colorizer(tiny_onnx_model, device="cpu").colorize(page)
+    assert np.array_equal(Colorizer(half, device="cpu").colorize(page), expected)

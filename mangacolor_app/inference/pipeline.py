@@ -37,6 +37,7 @@ from mangacolor_app.inference.manifest import (
     write_sidecar,
 )
 from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with_planes
+from mangacolor_app.inference.gpu import fp16_variant
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
 
@@ -117,7 +118,10 @@ def make_tile_fn(
     """
     lo, hi = manifest.input_range
     olo, ohi = manifest.output_range
-    dtype = np.float16 if manifest.fp16 else np.float32
+    # the session's own input type: an fp16 model may keep float32 I/O (training/export.py --fp16 does)
+    inputs = {i.name: i.type for i in session.get_inputs()} if hasattr(session, "get_inputs") else {}
+    wanted = inputs.get(manifest.input_name, "tensor(float16)" if manifest.fp16 else "tensor(float)")
+    dtype = np.float16 if wanted == "tensor(float16)" else np.float32
     n_in = manifest.in_channels
     ink = ink_index if ink_index is not None else (n_in if ink_plane else None)
 
@@ -187,6 +191,10 @@ class Colorizer:
             self.model_path, self.manifest = found.path, found.manifest
         m = self.manifest.size_multiple
         self.session, self.device_report = get_session(self.model_path, device, threads=threads)
+        half = fp16_variant(self.model_path) if self.device_report.provider == "CUDAExecutionProvider" else None
+        if half is not None:  # float32 I/O, half compute: same contract, faster on the GPU
+            self.session, self.device_report = get_session(half, device, threads=threads)
+            logger.info("running the fp16 variant %s on CUDA", half.name)
         self.tile = _round_up(max(int(tile or self.manifest.preferred_tile), m), m)
         self.overlap = _round_up(max(int(self.manifest.overlap if overlap is None else overlap), 0), m)
         if self.overlap >= self.tile:
