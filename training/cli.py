@@ -161,7 +161,7 @@ def _make_pairs(args: argparse.Namespace) -> int:
 
 
 def _render_svg(args: argparse.Namespace) -> int:
-    from training.data.svgart import RenderSettings, render_folder
+    from .data.svgart import RenderSettings, render_folder
 
     meta = render_folder(args.svg_dir, args.out_dir, settings=RenderSettings(side=args.side, val_frac=args.val_frac),
                          workers=args.workers, limit=args.limit, exclude=tuple(args.exclude))

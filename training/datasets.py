@@ -40,7 +40,7 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
 def _art_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
     """Training: the art folder's train drawings + procedural; validation: its held-out drawings and
     procedural pictures of another seed, half each (``val_count`` in all)."""
-    from training.data.artset import ArtPairDataset
+    from .data.artset import ArtPairDataset
 
     d, ch = cfg.data, tuple(cfg.model.channels)
     common = {"size": d.size, "channels": ch, "zero_hint_prob": d.zero_hint_prob}

@@ -18,9 +18,9 @@ import torch
 from torch.utils.data import Dataset
 
 from mangacolor_app.core.model_inputs import channel_count, validate_channels
-from training.data.dataset import DEFAULT_CHANNELS, PROCEDURAL_CROP_SCALE, make_pair
-from training.data.procedural import generate_illustration
-from training.data.svgart import list_art
+from .dataset import DEFAULT_CHANNELS, PROCEDURAL_CROP_SCALE, make_pair
+from .procedural import generate_illustration
+from .svgart import list_art
 
 log = logging.getLogger(__name__)
 
