@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from mangacolor_app.inference.manifest import read_manifest, write_manifest_metadata
+from mangacolor_app.core.errors import ModelError
+from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_manifest_metadata, write_sidecar
 from mangacolor_app.inference.pipeline import Colorizer
 
 A4_300DPI = (3508, 2480)  # (H, W)
@@ -73,8 +74,17 @@ def export_fp16(net: Any, model: Path, in_ch: int, multiple: int) -> Path:
         torch.onnx.export(Half(net).eval(), (torch.rand(1, in_ch, 4 * multiple, 6 * multiple),), str(out),
                           input_names=["input"], output_names=["output"], opset_version=17, dynamo=False,
                           dynamic_axes={"input": axes, "output": axes})
-    write_manifest_metadata(out, read_manifest(model).replace(name="bench-unet-fp16", fp16=True))
+    store_manifest(out, read_manifest(model).replace(name="bench-unet-fp16", fp16=True))
     return out
+
+
+def store_manifest(path: Path, manifest: ModelManifest) -> None:
+    """Embed the manifest, or write it as the sidecar JSON where the ``onnx`` package is missing."""
+    try:
+        write_manifest_metadata(path, manifest)
+    except ModelError as exc:
+        logger.info("manifest as a sidecar for %s: %s", path.name, exc)
+        write_sidecar(path, manifest)
 
 
 def torch_cuda_model_only(net: Any, in_ch: int, multiple: int, repeats: int) -> dict:

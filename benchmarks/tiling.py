@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from mangacolor_app.core.model_inputs import CHANNEL_WIDTHS, ModelInputBuilder  # noqa: E402
 from mangacolor_app.core.receptive import preferred_tile  # noqa: E402
 from mangacolor_app.core.tiling import axis_weights  # noqa: E402
-from mangacolor_app.inference.manifest import ModelManifest, read_manifest, write_manifest_metadata  # noqa: E402
+from mangacolor_app.inference.manifest import ModelManifest, read_manifest  # noqa: E402
 from mangacolor_app.inference.pipeline import Colorizer, make_tile_fn, measure_model_overlap  # noqa: E402
 from mangacolor_app.inference.session import get_session, physical_cores  # noqa: E402
 
@@ -148,7 +148,9 @@ def export_model(folder: Path, builtin: bool = False) -> tuple[Path, object, str
                           dynamic_axes={"input": axes, "output": axes})
     manifest = {"name": "bench-unet", "channels": channels, "size_multiple": multiple, "overlap": 0,
                 "preferred_tile": DEFAULT_TILE, "description": f"benchmark model, {label} (random weights)"}
-    write_manifest_metadata(path, ModelManifest.from_dict(manifest))
+    from gpu import store_manifest  # sidecar JSON where the onnx package is missing (a GPU machine)
+
+    store_manifest(path, ModelManifest.from_dict(manifest))
     return path, net, label + " (random weights)", in_ch
 
 
