@@ -268,3 +268,11 @@ def test_fp16_manifest_with_float32_io_runs(tiny_onnx_model: Path, tmp_path: Pat
     page = np.random.default_rng(0).random((64, 80)).astype(np.float32)
     expected = Colorizer(tiny_onnx_model, device="cpu").colorize(page)
     assert np.array_equal(Colorizer(half, device="cpu").colorize(page), expected)
+
+
+def test_app_has_the_desktop_file_name_and_icon(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from mangacolor_app.qt.app import create_app
+
+    app = create_app()
+    assert app.desktopFileName() == APP_ID  # Wayland app id = the desktop entry's name
+    assert not app.windowIcon().isNull()
