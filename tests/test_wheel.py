@@ -67,7 +67,7 @@ def _user_env(home: Path) -> dict[str, str]:
     """A user's environment: no MANGACOLOR_* overrides, no PYTHONPATH, no display, fresh home folder."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MANGACOLOR_") and k not in ("PYTHONPATH", "DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(MANGACOLOR_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    env.update(MANGACOLOR_HOME=str(home), QT_QPA_PLATFORM="offscreen", PYTHONNOUSERSITE="1")
     return env
 
 
@@ -113,11 +113,13 @@ def test_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
     bindir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
     py = bindir / "python"
-    _run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel], cwd=tmp_path, timeout=1500)
+    env = _user_env(tmp_path / "home")
+    # with the user's environment: a PYTHONPATH at a checkout (with its .egg-info) would make pip skip the wheel
+    _run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel], cwd=tmp_path, env=env,
+         timeout=1500)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = _user_env(tmp_path / "home")
     # no generic top-level `training`; the app's own packages come from the venv, not from the repo
     probe = _run([py, "-c", "import importlib.util as u, mangacolor_app as m; "
                   "print(u.find_spec('training') is None, u.find_spec('mangacolor_training') is not None, m.__file__)"],
