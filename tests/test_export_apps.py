@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import cv2
@@ -47,9 +48,14 @@ def test_krita_flattens_our_psd_to_our_png(tmp_path: Path, bit_depth: int) -> No
     layers = _layers()
     psd = export_page(tmp_path / "page.psd", layers, bit_depth=bit_depth)
     out = tmp_path / "krita.png"
-    proc = subprocess.run(["xvfb-run", "-a", "krita", "--nosplash", "--export", "--export-filename", str(out), str(psd)],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", "krita", "--nosplash", "--export", "--export-filename",
+           str(out), str(psd)]
+    for _attempt in range(3):  # xvfb-run -a can race with a server still shutting down on the same number
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                              env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+        if "could not connect to display" not in proc.stderr:
+            break
+        time.sleep(2)
     assert proc.returncode == 0 and out.is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
     diff = np.abs(_read(out) - composite_layers(layers)) * 255
     assert diff.max() <= 1.0, f"Krita differs by up to {diff.max():.2f} levels (mean {diff.mean():.3f})"
