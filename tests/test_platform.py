@@ -276,3 +276,17 @@ def test_app_has_the_desktop_file_name_and_icon(qtbot) -> None:  # type: ignore[
     app = create_app()
     assert app.desktopFileName() == APP_ID  # Wayland app id = the desktop entry's name
     assert not app.windowIcon().isNull()
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists the packages explicitly (for the package-dir mapping): a new subpackage must be added."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    mapping = {"mangacolor_app": "mangacolor_app", "training": "mangacolor_training"}
+    found = set()
+    for top, name in mapping.items():
+        for init in (ROOT / top).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / top).parts
+            found.add(".".join((name, *parts)))
+    assert found <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"

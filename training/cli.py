@@ -177,7 +177,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from training.validate_app import score_model, validation_cases
+    from .validate_app import score_model, validation_cases
 
     cases = validation_cases(args.art, procedural=args.procedural, limit=args.limit)
     for model in args.models:

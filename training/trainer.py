@@ -70,7 +70,7 @@ def _init_from(g: UNetGenerator, path: str) -> None:
     Raises:
         ModelError: unreadable weights; ValueError: weights that neither match nor grow into ``g``.
     """
-    from training.warmstart import grow_generator
+    from .warmstart import grow_generator
 
     old, old_cfg, _ = load_generator(path)
     if tuple(old_cfg.model.widths) == tuple(g.cfg.widths):

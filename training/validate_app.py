@@ -21,11 +21,11 @@ import numpy as np
 
 from mangacolor_app.core.color import ciede2000, rgb_to_lab
 from mangacolor_app.core.flats import flats_composite, page_flats
-from training.data.artset import read_art
-from training.data.hintsim import render_strokes, sample_strokes
-from training.data.lineart import extract_lines
-from training.data.procedural import generate_illustration
-from training.data.svgart import list_art
+from .data.artset import read_art
+from .data.hintsim import render_strokes, sample_strokes
+from .data.lineart import extract_lines
+from .data.procedural import generate_illustration
+from .data.svgart import list_art
 
 log = logging.getLogger(__name__)
 

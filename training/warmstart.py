@@ -15,7 +15,7 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from training.models.unet import UNetGenerator
+from .models.unet import UNetGenerator
 
 log = logging.getLogger(__name__)
 
