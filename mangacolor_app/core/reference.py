@@ -1,0 +1,246 @@
+"""Reference pages for colour memory: where each region of an already coloured page has which colour.
+
+A reference is made from
+
+* a MangaColor project (``.mcproj``): its page gives the line art and its hints, filled with the
+  flats (:func:`mangacolor_app.core.flats.page_flats`), give every region its exact colour; regions
+  no hint reaches are "uncoloured" (they teach the matcher to leave such regions alone);
+* a plain colour image: the line art is its darkest, unsaturated pixels
+  (:func:`mangacolor_app.core.regions.ink_line_from_colour`), strong colour edges also separate
+  regions, and each region's colour is its mean in CIELAB;
+* a page of the current chapter coloured before (:func:`reference_from_hints`).
+
+:func:`colour_classes` merges the colours of several references into one palette of classes
+(exact colours stay exact; image colours within ``IMAGE_MERGE_DE`` CIELAB units are one class).
+Errors name the file: :class:`ReferenceError` (a :class:`MangaColorError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray, rgb_to_lab
+from mangacolor_app.core.errors import MangaColorError
+from mangacolor_app.core.matching import Features, describe
+from mangacolor_app.core.regions import RegionMap, ink_line_from_colour, label_regions, region_means
+
+__all__ = [
+    "Reference", "ReferenceError", "load_reference", "reference_from_hints", "reference_from_project",
+    "reference_from_image", "colour_classes",
+]
+
+log = logging.getLogger(__name__)
+
+#: Smallest reference side in pixels.
+MIN_SIDE = 32
+#: An image is "in colour" when at least this share of its pixels has a CIELAB chroma above CHROMA_MIN.
+COLOUR_SHARE_MIN = 0.005
+CHROMA_MIN = 12.0
+#: Largest channel value under which a pixel of a colour image is ink (dark and unsaturated).
+IMAGE_INK_LEVEL = 0.3
+#: CIELAB distance under which the colours of image references are one class.
+IMAGE_MERGE_DE = 10.0
+#: Colour edge (CIELAB units per pixel, Sobel/8) that separates the regions of an image reference.
+COLOUR_EDGE_DE = 9.0
+#: Project/flats colours: regions whose fill covers less than this share of them count as uncoloured.
+FILL_SHARE_MIN = 0.5
+
+
+class ReferenceError(MangaColorError):
+    """A reference page cannot be used (unreadable, not in colour, no colours, too small)."""
+
+
+@dataclass
+class Reference:
+    """One reference page.
+
+    Attributes:
+        name: what to call it in messages (the file name).
+        features: descriptors of its regions (:class:`mangacolor_app.core.matching.Features`).
+        colour: (n+1, 3) float32 RGB [0, 1] per region (row 0 unused).
+        coloured: (n+1,) bool, the regions that have a colour.
+        exact: colours come from hints (exact) rather than from pixels (approximate).
+        shape: (H, W) of the page.
+    """
+
+    name: str
+    features: Features
+    colour: np.ndarray
+    coloured: np.ndarray
+    exact: bool
+    shape: tuple[int, int]
+
+
+def _mode_colours(rmap: RegionMap, flats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Most common flats colour per region: ((n+1, 3) float32, (n+1,) bool coloured)."""
+    step = 2 if rmap.labels.size > 1_000_000 else 1
+    lab = rmap.labels[::step, ::step].ravel().astype(np.int64)
+    fl = flats[::step, ::step].reshape(-1, 4)
+    keep = lab > 0
+    lab, fl = lab[keep], fl[keep]
+    rgb8 = np.clip(fl[:, :3] * 255 + 0.5, 0, 255).astype(np.int64)
+    packed = np.where(fl[:, 3] > 0, (rgb8[:, 0] << 16 | rgb8[:, 1] << 8 | rgb8[:, 2]) + 1, 0)
+    keys, counts = np.unique(lab << 25 | packed, return_counts=True)
+    klab, kcol = keys >> 25, keys & ((1 << 25) - 1)
+    order = np.lexsort((counts, klab))  # by region, then count: the last of each region wins
+    last = np.r_[klab[order][1:] != klab[order][:-1], True]
+    win_lab, win_col, win_cnt = klab[order][last], kcol[order][last], counts[order][last]
+    total = np.bincount(lab, minlength=rmap.n + 1)
+    colour = np.zeros((rmap.n + 1, 3), np.float32)
+    coloured = np.zeros(rmap.n + 1, bool)
+    ok = (win_col > 0) & (win_cnt >= FILL_SHARE_MIN * total[win_lab])
+    c = win_col[ok] - 1
+    colour[win_lab[ok]] = np.stack([(c >> 16) & 255, (c >> 8) & 255, c & 255], 1).astype(np.float32) / 255.0
+    coloured[win_lab[ok]] = True
+    return colour, coloured
+
+
+def reference_from_hints(line_gray: np.ndarray, hints: np.ndarray, *, dpi: tuple[float, float] | None = None,
+                         name: str = "page") -> Reference:
+    """A reference from a page's line (H, W) float32 [0, 1] and its hint layer (H, W, 4) float32.
+
+    Raises:
+        ReferenceError: no hint pixel, or no region reached by a hint.
+        HintError: the hint layer does not match the line.
+    """
+    from mangacolor_app.core.flats import page_flats
+
+    line = np.asarray(line_gray, np.float32)
+    if not (np.asarray(hints)[..., 3] > 0).any():
+        raise ReferenceError("has no colour hints to learn colours from", name)
+    flats = page_flats(line, hints, dpi)
+    rmap = label_regions(line, dpi=dpi[0] if dpi else None)
+    colour, coloured = _mode_colours(rmap, flats)
+    if not coloured.any():
+        raise ReferenceError("no region of this page is coloured by its hints", name)
+    return Reference(name=name, features=describe(rmap, line), colour=colour, coloured=coloured,
+                     exact=True, shape=rmap.shape)
+
+
+def reference_from_project(path: str | os.PathLike[str]) -> Reference:
+    """A reference from an editor project file (its page and hints).
+
+    Raises:
+        ProjectError: unreadable project; ReferenceError: no hints.
+    """
+    from mangacolor_app.core.project import load_project
+
+    path = Path(path)
+    project = load_project(path)
+    line = rgb_to_gray(project.page)
+    return reference_from_hints(line, project.hints_float(), dpi=project.dpi, name=str(path))
+
+
+def _colour_edges(lab: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels where the colour changes by more than COLOUR_EDGE_DE per pixel."""
+    smooth = cv2.GaussianBlur(lab, (0, 0), 1.0)
+    mag = np.zeros(lab.shape[:2], np.float32)
+    for c in range(3):
+        gx = cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        gy = cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        mag += gx * gx + gy * gy
+    return np.sqrt(mag) > COLOUR_EDGE_DE
+
+
+def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = None, name: str = "image") -> Reference:
+    """A reference from a colour picture (H, W, 3) float32 [0, 1].
+
+    Raises:
+        ReferenceError: the picture is too small or has (almost) no colour.
+    """
+    rgb = np.asarray(rgb, np.float32)
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ReferenceError(f"is too small ({w}x{h} px) to be a reference", name)
+    lab = rgb_to_lab(rgb)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    if float((chroma[::2, ::2] > CHROMA_MIN).mean()) < COLOUR_SHARE_MIN:
+        raise ReferenceError("is a greyscale image; a reference page must be in colour", name)
+    line = ink_line_from_colour(rgb)
+    rmap = label_regions(line, dpi=dpi[0] if dpi else None, ink_threshold=IMAGE_INK_LEVEL,
+                         extra_barrier=_colour_edges(lab))
+    if rmap.n == 0:
+        raise ReferenceError("has no closed regions to learn colours from", name)
+    area = np.bincount(rmap.labels.ravel(), minlength=rmap.n + 1).astype(np.float64)
+    mean_lab = region_means(rmap, lab, area).astype(np.float32)
+    colour = np.clip(lab_to_rgb(mean_lab[:, None, :])[:, 0, :], 0, 1).astype(np.float32)
+    coloured = area > 0
+    coloured[0] = False
+    return Reference(name=name, features=describe(rmap, rgb_to_gray(rgb)), colour=colour, coloured=coloured,
+                     exact=False, shape=(h, w))
+
+
+def reference_from_image(path: str | os.PathLike[str]) -> Reference:
+    """A reference from a colour image file (see :func:`reference_from_rgb`).
+
+    Raises:
+        ImageLoadError: unreadable image; ReferenceError: greyscale or too small.
+    """
+    from mangacolor_app.core.imageio import load_image
+
+    page = load_image(path)
+    return reference_from_rgb(page.rgb, dpi=page.dpi, name=str(path))
+
+
+def load_reference(path: str | os.PathLike[str]) -> Reference:
+    """A reference from a ``.mcproj`` project or a colour image file.
+
+    Raises:
+        ReferenceError: missing file, greyscale image, no colours; ImageLoadError / ProjectError:
+        unreadable file. Every message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReferenceError("reference file not found" if not path.exists() else "is not a file", path)
+    if path.suffix.lower() == ".mcproj":
+        return reference_from_project(path)
+    return reference_from_image(path)
+
+
+def colour_classes(refs: Sequence[Reference]) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """One palette of colour classes for several references.
+
+    Returns:
+        palette (C, 3) float32 RGB (row 0 = the "uncoloured" class, black, never painted),
+        per reference (n+1,) int64 class of each region (-1 for row 0), and the uncoloured class (0).
+    """
+    palette: list[np.ndarray] = [np.zeros(3, np.float32)]
+    exact_index: dict[tuple[int, int, int], int] = {}
+    approx_lab: list[np.ndarray] = []
+    approx_class: list[int] = []
+    per_ref: list[np.ndarray] = []
+    for ref in refs:
+        cls = np.zeros(len(ref.colour), np.int64)
+        cls[0] = -1
+        order = np.argsort(-ref.features.area)
+        labs = rgb_to_lab(ref.colour[None])[0] if not ref.exact else None
+        for r in order:
+            if r == 0 or not ref.coloured[r]:
+                continue
+            if ref.exact:
+                key = tuple(int(round(v * 255)) for v in ref.colour[r])
+                if key not in exact_index:
+                    exact_index[key] = len(palette)
+                    palette.append(ref.colour[r].astype(np.float32))
+                cls[r] = exact_index[key]
+                continue
+            assert labs is not None
+            if approx_lab:
+                dist = np.linalg.norm(np.stack(approx_lab) - labs[r], axis=1)
+                j = int(dist.argmin())
+                if dist[j] < IMAGE_MERGE_DE:
+                    cls[r] = approx_class[j]
+                    continue
+            approx_lab.append(labs[r])
+            approx_class.append(len(palette))
+            cls[r] = len(palette)
+            palette.append(ref.colour[r].astype(np.float32))
+        per_ref.append(cls)
+    return np.stack(palette), per_ref, 0

@@ -1,0 +1,248 @@
+"""Regions of a page for colour matching: the closed areas of the line art, their stats and neighbours.
+
+The same idea as the flats fill (:mod:`mangacolor_app.core.flats`), written independently so that
+matching does not depend on the fill's internals: ink = line darker than a clamped Otsu level, small
+ink blobs (tone dots, specks) are no barrier, the barrier is dilated to close small gaps, the rest is
+labelled 4-connected, regions under a minimum area are dropped (label 0). Every pixel also gets the
+nearest region (``owner``), which gives neighbour relations across the ink.
+
+:func:`region_stats` measures per region, with ``np.bincount`` over the whole page (no per-region
+loops): area, centroid, second moments, perimeter, mean/std of the page luma and of an optional
+colour, bounding box. :func:`adjacency` lists touching region pairs with the length of their border.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["RegionMap", "RegionStats", "label_regions", "region_stats", "adjacency", "ink_line_from_colour"]
+
+log = logging.getLogger(__name__)
+
+#: Ink gap closed at 300 dpi (px) and the long side assumed for a 300 dpi page of unknown dpi.
+GAP_PX_300DPI = 3.0
+REFERENCE_LONG_SIDE_PX = 3000.0
+#: Largest ink blob (px at 300 dpi) that is a tone dot rather than a line.
+DOT_AREA_300DPI = 48.0
+#: Clamp of the automatic ink level.
+OTSU_CLAMP = (0.30, 0.85)
+#: Smallest region kept, as a share of the page's pixels (and at least MIN_AREA_PX).
+MIN_AREA_SHARE = 2e-5
+MIN_AREA_PX = 12
+
+
+@dataclass
+class RegionMap:
+    """Regions of one page.
+
+    Attributes:
+        labels: (H, W) int32, 0 = ink, gap halo or a dropped tiny region; 1..n = regions.
+        owner: (H, W) int32, the nearest region of every pixel (1..n; 0 only if there is no region).
+        n: number of regions.
+    """
+
+    labels: np.ndarray
+    owner: np.ndarray
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.labels.shape[0]), int(self.labels.shape[1])
+
+
+@dataclass
+class RegionStats:
+    """Per-region measurements; every array has n + 1 rows (row 0 = label 0, unused).
+
+    Attributes:
+        area: (n+1,) float64 pixels.
+        cx, cy: (n+1,) float64 centroid.
+        cov: (n+1, 3) float64 central second moments (xx, yy, xy) per pixel.
+        perimeter: (n+1,) float64 count of region pixels bordering another label.
+        luma_mean, luma_std: (n+1,) float64 page luma inside the region, [0, 1].
+        bbox: (n+1, 4) int32 x0, y0, x1 (exclusive), y1 (exclusive).
+    """
+
+    area: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
+    cov: np.ndarray
+    perimeter: np.ndarray
+    luma_mean: np.ndarray
+    luma_std: np.ndarray
+    bbox: np.ndarray
+
+
+def page_scale(height: int, width: int, dpi: float | None = None) -> float:
+    """Size of the page's features relative to a 300 dpi page."""
+    if dpi is not None and dpi > 0:
+        return float(dpi) / 300.0
+    return max(height, width) / REFERENCE_LONG_SIDE_PX
+
+
+def _to_u8(gray: np.ndarray) -> np.ndarray:
+    return np.clip(gray * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
+
+
+def ink_line_from_colour(rgb: np.ndarray) -> np.ndarray:
+    """Line art of a coloured page: (H, W) float32 [0, 1], 1 = paper.
+
+    The largest channel (HSV value) is used rather than luma, so saturated dark colours (a red
+    dress) stay paper and only near-black, unsaturated pixels read as ink.
+
+    Args:
+        rgb: (H, W, 3) float32 [0, 1].
+    """
+    rgb = np.asarray(rgb, np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) colour image, got shape {rgb.shape}")
+    return rgb.max(axis=2)
+
+
+def label_regions(
+    line_gray: np.ndarray,
+    *,
+    dpi: float | None = None,
+    ink_threshold: float | None = None,
+    extra_barrier: np.ndarray | None = None,
+    min_area: int | None = None,
+) -> RegionMap:
+    """Divide a page into the closed regions of its line art.
+
+    Args:
+        line_gray: (H, W) float32 [0, 1], 1 = paper.
+        dpi: page resolution (scales gap and dot sizes); default from the long side.
+        ink_threshold: line values below it are ink; default clamped Otsu.
+        extra_barrier: optional (H, W) bool, more pixels that separate regions (colour edges).
+        min_area: smallest region kept in px; default ``MIN_AREA_SHARE`` of the page.
+
+    Returns:
+        the :class:`RegionMap`.
+
+    Raises:
+        ValueError: ``line_gray`` is not a non-empty 2-D array, or ``extra_barrier`` does not match.
+    """
+    line = np.asarray(line_gray, np.float32)
+    if line.ndim != 2 or line.size == 0:
+        raise ValueError(f"line_gray must be a non-empty (H, W) array, got shape {line.shape}")
+    h, w = line.shape
+    scale = page_scale(h, w, dpi)
+    line8 = _to_u8(line)
+    if ink_threshold is None:
+        otsu, _ = cv2.threshold(line8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        level = int(round(float(np.clip(otsu / 255.0, *OTSU_CLAMP)) * 255))
+    else:
+        level = int(round(float(np.clip(ink_threshold, 0, 1)) * 255))
+    ink = (line8 < level).view(np.uint8)
+    dot_area = max(4, int(round(DOT_AREA_300DPI * scale * scale)))
+    n_ink, ink_lab, ink_stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8, ltype=cv2.CV_32S)
+    keep = (ink_stats[:, cv2.CC_STAT_AREA] > dot_area).astype(np.uint8)
+    keep[0] = 0
+    barrier = keep[ink_lab]
+    del ink_lab
+    if extra_barrier is not None:
+        if extra_barrier.shape != line.shape:
+            raise ValueError(f"extra_barrier {extra_barrier.shape} does not match the line {line.shape}")
+        barrier |= extra_barrier.astype(np.uint8)
+    radius = int(math.ceil(max(1.0, GAP_PX_300DPI * scale) / 2.0))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    barrier = cv2.dilate(barrier, kernel)
+    free = (barrier == 0).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4, ltype=cv2.CV_32S)
+    floor = max(MIN_AREA_PX, int(MIN_AREA_SHARE * h * w)) if min_area is None else int(min_area)
+    big = stats[:, cv2.CC_STAT_AREA] >= floor
+    big[0] = False
+    relabel = np.zeros(n, np.int32)
+    relabel[big] = np.arange(1, int(big.sum()) + 1, dtype=np.int32)
+    labels = relabel[labels]
+    count = int(big.sum())
+    owner = _owner_map(labels) if count else np.zeros_like(labels)
+    log.debug("regions: %d kept of %d (min area %d px, gap radius %d)", count, n - 1, floor, radius)
+    return RegionMap(labels=labels, owner=owner, n=count)
+
+
+def _owner_map(labels: np.ndarray) -> np.ndarray:
+    """Every pixel's nearest region label (labelled distance transform over the non-region pixels)."""
+    gaps = (labels == 0).view(np.uint8)
+    values = labels[gaps == 0]  # raster order = DIST_LABEL_PIXEL numbering
+    _, nearest = cv2.distanceTransformWithLabels(gaps, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    owner = labels.copy()
+    idx = np.flatnonzero(gaps)
+    owner.flat[idx] = values[nearest.flat[idx] - 1]
+    return owner
+
+
+def region_stats(rmap: RegionMap, line_gray: np.ndarray) -> RegionStats:
+    """Measure every region (see :class:`RegionStats`). ``line_gray``: (H, W) float32 [0, 1]."""
+    labels = rmap.labels
+    h, w = labels.shape
+    m = rmap.n + 1
+    flat = labels.ravel()
+    inside = flat > 0
+    lab = flat[inside]
+    ys, xs = np.divmod(np.flatnonzero(inside), w)
+    area = np.bincount(lab, minlength=m).astype(np.float64)
+    safe = np.maximum(area, 1.0)
+    xs_f, ys_f = xs.astype(np.float64), ys.astype(np.float64)
+    cx = np.bincount(lab, xs_f, m) / safe
+    cy = np.bincount(lab, ys_f, m) / safe
+    dx, dy = xs_f - cx[lab], ys_f - cy[lab]
+    cov = np.stack([np.bincount(lab, dx * dx, m), np.bincount(lab, dy * dy, m), np.bincount(lab, dx * dy, m)], 1)
+    cov /= safe[:, None]
+    luma = np.asarray(line_gray, np.float32).ravel()[inside].astype(np.float64)
+    lm = np.bincount(lab, luma, m) / safe
+    lv = np.bincount(lab, luma * luma, m) / safe - lm * lm
+    edge = np.zeros((h, w), bool)
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    edge[1:, :] |= labels[:-1, :] != labels[1:, :]
+    perimeter = np.bincount(lab, edge.ravel()[inside].astype(np.float64), m)
+    bbox = np.zeros((m, 4), np.int32)
+    bbox[:, 0] = w
+    bbox[:, 1] = h
+    np.minimum.at(bbox[:, 0], lab, xs.astype(np.int32))
+    np.minimum.at(bbox[:, 1], lab, ys.astype(np.int32))
+    np.maximum.at(bbox[:, 2], lab, xs.astype(np.int32) + 1)
+    np.maximum.at(bbox[:, 3], lab, ys.astype(np.int32) + 1)
+    return RegionStats(area=area, cx=cx, cy=cy, cov=cov, perimeter=np.maximum(perimeter, 1.0),
+                       luma_mean=lm, luma_std=np.sqrt(np.maximum(lv, 0.0)), bbox=bbox)
+
+
+def region_means(rmap: RegionMap, values: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Mean of a per-pixel (H, W, C) float array inside every region: (n+1, C) float64."""
+    flat = rmap.labels.ravel()
+    inside = flat > 0
+    lab = flat[inside]
+    vals = values.reshape(-1, values.shape[-1])[inside]
+    m = rmap.n + 1
+    out = np.stack([np.bincount(lab, vals[:, c].astype(np.float64), m) for c in range(vals.shape[1])], 1)
+    return out / np.maximum(area, 1.0)[:, None]
+
+
+def adjacency(rmap: RegionMap) -> tuple[np.ndarray, np.ndarray]:
+    """Touching region pairs (through the ink: the ``owner`` map) and their border length.
+
+    Returns:
+        pairs (P, 2) int32 with a < b, both in 1..n; length (P,) float64 border pixels.
+    """
+    own = rmap.owner
+    m = np.int64(rmap.n + 1)
+    keys = []
+    for a, b in ((own[:, :-1], own[:, 1:]), (own[:-1, :], own[1:, :])):
+        diff = a != b
+        lo = np.minimum(a[diff], b[diff]).astype(np.int64)
+        hi = np.maximum(a[diff], b[diff]).astype(np.int64)
+        keys.append(lo * m + hi)
+    if not keys or not sum(len(k) for k in keys):
+        return np.zeros((0, 2), np.int32), np.zeros(0, np.float64)
+    allk = np.concatenate(keys)
+    allk = allk[(allk // m > 0)]
+    uniq, counts = np.unique(allk, return_counts=True)
+    pairs = np.stack([uniq // m, uniq % m], 1).astype(np.int32)
+    return pairs, counts.astype(np.float64)
