@@ -159,19 +159,18 @@ def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = Non
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ReferenceError(f"is too small ({w}x{h} px) to be a reference", name)
-    lab = rgb_to_lab(rgb)
-    chroma = np.hypot(lab[..., 1], lab[..., 2])
-    if float((chroma[::2, ::2] > CHROMA_MIN).mean()) < COLOUR_SHARE_MIN:
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)  # page-sized: OpenCV's (D65, sRGB)
+    chroma = np.hypot(lab[::2, ::2, 1], lab[::2, ::2, 2])
+    if float((chroma > CHROMA_MIN).mean()) < COLOUR_SHARE_MIN:
         raise ReferenceError("is a greyscale image; a reference page must be in colour", name)
     line = ink_line_from_colour(rgb)
     rmap = label_regions(line, dpi=dpi[0] if dpi else None, ink_threshold=IMAGE_INK_LEVEL,
                          extra_barrier=_colour_edges(lab))
     if rmap.n == 0:
         raise ReferenceError("has no closed regions to learn colours from", name)
-    area = np.bincount(rmap.labels.ravel(), minlength=rmap.n + 1).astype(np.float64)
-    mean_lab = region_means(rmap, lab, area).astype(np.float32)
+    mean_lab = region_means(rmap, lab).astype(np.float32)
     colour = np.clip(lab_to_rgb(mean_lab[:, None, :])[:, 0, :], 0, 1).astype(np.float32)
-    coloured = area > 0
+    coloured = rmap.area > 0
     coloured[0] = False
     return Reference(name=name, features=describe(rmap, rgb_to_gray(rgb)), colour=colour, coloured=coloured,
                      exact=False, shape=(h, w))

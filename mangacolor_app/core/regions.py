@@ -44,11 +44,15 @@ class RegionMap:
         labels: (H, W) int32, 0 = ink, gap halo or a dropped tiny region; 1..n = regions.
         owner: (H, W) int32, the nearest region of every pixel (1..n; 0 only if there is no region).
         n: number of regions.
+        area: (n+1,) float64 pixels per label (row 0 = label 0).
+        bbox: (n+1, 4) int32 x0, y0, x1, y1 (exclusive) per label.
     """
 
     labels: np.ndarray
     owner: np.ndarray
     n: int
+    area: np.ndarray
+    bbox: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,8 +166,13 @@ def label_regions(
     labels = relabel[labels]
     count = int(big.sum())
     owner = _owner_map(labels) if count else np.zeros_like(labels)
+    kept = np.concatenate([[0], np.flatnonzero(big)])
+    area = stats[kept, cv2.CC_STAT_AREA].astype(np.float64)
+    area[0] = float(h * w - area[1:].sum())
+    x0, y0 = stats[kept, cv2.CC_STAT_LEFT], stats[kept, cv2.CC_STAT_TOP]
+    bbox = np.stack([x0, y0, x0 + stats[kept, cv2.CC_STAT_WIDTH], y0 + stats[kept, cv2.CC_STAT_HEIGHT]], 1)
     log.debug("regions: %d kept of %d (min area %d px, gap radius %d)", count, n - 1, floor, radius)
-    return RegionMap(labels=labels, owner=owner, n=count)
+    return RegionMap(labels=labels, owner=owner, n=count, area=area, bbox=bbox.astype(np.int32))
 
 
 def _owner_map(labels: np.ndarray) -> np.ndarray:
@@ -182,47 +191,40 @@ def region_stats(rmap: RegionMap, line_gray: np.ndarray) -> RegionStats:
     labels = rmap.labels
     h, w = labels.shape
     m = rmap.n + 1
-    flat = labels.ravel()
-    inside = flat > 0
-    lab = flat[inside]
-    ys, xs = np.divmod(np.flatnonzero(inside), w)
-    area = np.bincount(lab, minlength=m).astype(np.float64)
+    lab = labels.ravel()
+    area = rmap.area.copy()
+    area[0] = 0.0
     safe = np.maximum(area, 1.0)
-    xs_f, ys_f = xs.astype(np.float64), ys.astype(np.float64)
-    cx = np.bincount(lab, xs_f, m) / safe
-    cy = np.bincount(lab, ys_f, m) / safe
-    dx, dy = xs_f - cx[lab], ys_f - cy[lab]
-    cov = np.stack([np.bincount(lab, dx * dx, m), np.bincount(lab, dy * dy, m), np.bincount(lab, dx * dy, m)], 1)
-    cov /= safe[:, None]
-    luma = np.asarray(line_gray, np.float32).ravel()[inside].astype(np.float64)
+    xs = np.broadcast_to(np.arange(w, dtype=np.float32), (h, w)).ravel()
+    ys = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).ravel()
+    cx = np.bincount(lab, xs, m) / safe
+    cy = np.bincount(lab, ys, m) / safe
+    sxx = np.bincount(lab, xs * xs, m) / safe - cx * cx
+    syy = np.bincount(lab, ys * ys, m) / safe - cy * cy
+    sxy = np.bincount(lab, xs * ys, m) / safe - cx * cy
+    cov = np.maximum(np.stack([sxx, syy, sxy], 1), [0.0, 0.0, -np.inf])
+    luma = np.asarray(line_gray, np.float32).ravel()
     lm = np.bincount(lab, luma, m) / safe
     lv = np.bincount(lab, luma * luma, m) / safe - lm * lm
     edge = np.zeros((h, w), bool)
-    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
-    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    edge[1:, :] |= labels[:-1, :] != labels[1:, :]
-    perimeter = np.bincount(lab, edge.ravel()[inside].astype(np.float64), m)
-    bbox = np.zeros((m, 4), np.int32)
-    bbox[:, 0] = w
-    bbox[:, 1] = h
-    np.minimum.at(bbox[:, 0], lab, xs.astype(np.int32))
-    np.minimum.at(bbox[:, 1], lab, ys.astype(np.int32))
-    np.maximum.at(bbox[:, 2], lab, xs.astype(np.int32) + 1)
-    np.maximum.at(bbox[:, 3], lab, ys.astype(np.int32) + 1)
+    dx = labels[:, :-1] != labels[:, 1:]
+    dy = labels[:-1, :] != labels[1:, :]
+    edge[:, :-1] |= dx
+    edge[:, 1:] |= dx
+    edge[:-1, :] |= dy
+    edge[1:, :] |= dy
+    perimeter = np.bincount(lab[edge.ravel()], minlength=m).astype(np.float64)
     return RegionStats(area=area, cx=cx, cy=cy, cov=cov, perimeter=np.maximum(perimeter, 1.0),
-                       luma_mean=lm, luma_std=np.sqrt(np.maximum(lv, 0.0)), bbox=bbox)
+                       luma_mean=lm, luma_std=np.sqrt(np.maximum(lv, 0.0)), bbox=rmap.bbox)
 
 
-def region_means(rmap: RegionMap, values: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """Mean of a per-pixel (H, W, C) float array inside every region: (n+1, C) float64."""
-    flat = rmap.labels.ravel()
-    inside = flat > 0
-    lab = flat[inside]
-    vals = values.reshape(-1, values.shape[-1])[inside]
+def region_means(rmap: RegionMap, values: np.ndarray) -> np.ndarray:
+    """Mean of a per-pixel (H, W, C) float array inside every region: (n+1, C) float64 (row 0: the rest)."""
+    lab = rmap.labels.ravel()
+    vals = values.reshape(-1, values.shape[-1])
     m = rmap.n + 1
-    out = np.stack([np.bincount(lab, vals[:, c].astype(np.float64), m) for c in range(vals.shape[1])], 1)
-    return out / np.maximum(area, 1.0)[:, None]
+    out = np.stack([np.bincount(lab, vals[:, c], m) for c in range(vals.shape[1])], 1)
+    return out / np.maximum(rmap.area, 1.0)[:, None]
 
 
 def adjacency(rmap: RegionMap) -> tuple[np.ndarray, np.ndarray]:
