@@ -34,7 +34,9 @@ def dot_hints(d: Drawing, palette: dict[str, tuple[int, int, int]]) -> np.ndarra
             continue
         dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
         y, x = np.unravel_index(int(dist.argmax()), dist.shape)
-        cv2.circle(hints, (int(x), int(y)), 2, (*[c / 255 for c in palette[name]], 1.0), -1)
+        radius = int(min(2, dist[y, x] - 1))  # the dot stays inside its part
+        if radius >= 0:
+            cv2.circle(hints, (int(x), int(y)), radius, (*[c / 255 for c in palette[name]], 1.0), -1)
     return hints
 
 
