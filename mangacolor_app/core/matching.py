@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mangacolor_app.core.regions import RegionMap, adjacency, label_regions, region_stats
+from mangacolor_app.core.regions import RegionMap, adjacency, is_toned, label_regions, region_stats
 
 __all__ = ["Features", "Suggestion", "describe", "match_regions", "suggest_hints", "FEATURE_WEIGHTS"]
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: Descriptor components and their weights (a weighted difference of 1 is one kernel sigma).
 FEATURE_WEIGHTS = {
     "log_area": 1.2, "pos_x": 2.5, "pos_y": 2.5, "elong": 0.8, "compact": 2.0,
-    "orient_c": 0.6, "orient_s": 0.6, "luma": 4.0, "texture": 4.0, "neighbours": 0.6,
+    "orient_c": 0.6, "orient_s": 0.6, "luma": 10.0, "texture": 4.0, "neighbours": 0.6,
 }
 #: Kernel: a reference region at weighted distance d votes exp(-KERNEL_GAIN * d^2).
 KERNEL_GAIN = 2.0
@@ -274,9 +274,10 @@ def suggest_hints(
         raise ValueError("suggest_hints needs at least one reference")
     t0 = time.perf_counter()
     line = np.asarray(line_gray, np.float32)
+    toned = is_toned(line)
     rmap = label_regions(line, dpi=dpi)
     feats = describe(rmap, line)
-    palette, per_ref, none_class = colour_classes(references)
+    palette, per_ref, none_class = colour_classes(references, tints=toned)
     ref_feats = [r.features for r in references]
     if _is_bare_line_art(feats):  # no tones to compare: grey level and texture would only mislead
         feats, ref_feats = _without_tone(feats), [_without_tone(f) for f in ref_feats]

@@ -29,7 +29,7 @@ import numpy as np
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray, rgb_to_lab
 from mangacolor_app.core.errors import MangaColorError
 from mangacolor_app.core.matching import Features, describe
-from mangacolor_app.core.regions import RegionMap, ink_line_from_colour, label_regions, region_means
+from mangacolor_app.core.regions import RegionMap, colour_edges, ink_line_from_colour, label_regions, region_means
 
 __all__ = [
     "Reference", "ReferenceError", "load_reference", "reference_from_hints", "reference_from_project",
@@ -49,6 +49,8 @@ IMAGE_INK_LEVEL = 0.3
 IMAGE_MERGE_DE = 10.0
 #: Colour edge (CIELAB units per pixel, Sobel/8) that separates the regions of an image reference.
 COLOUR_EDGE_DE = 9.0
+#: Darkest region grey a tint is computed against (darker regions get a saturated tint).
+TINT_GREY_MIN = 0.05
 #: Project/flats colours: regions whose fill covers less than this share of them count as uncoloured.
 FILL_SHARE_MIN = 0.5
 
@@ -65,6 +67,9 @@ class Reference:
         name: what to call it in messages (the file name).
         features: descriptors of its regions (:class:`mangacolor_app.core.matching.Features`).
         colour: (n+1, 3) float32 RGB [0, 1] per region (row 0 unused).
+        tint: (n+1, 3) float32 RGB [0, 1]: the colour to multiply over the page's grey to get
+            ``colour`` (region colour / region grey, clipped); equal to ``colour`` for exact
+            references (hints are painted in that convention already).
         coloured: (n+1,) bool, the regions that have a colour.
         exact: colours come from hints (exact) rather than from pixels (approximate).
         shape: (H, W) of the page.
@@ -76,6 +81,11 @@ class Reference:
     coloured: np.ndarray
     exact: bool
     shape: tuple[int, int]
+    tint: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.tint is None:
+            self.tint = self.colour
 
 
 def _mode_colours(rmap: RegionMap, flats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,17 +148,6 @@ def reference_from_project(path: str | os.PathLike[str]) -> Reference:
     return reference_from_hints(line, project.hints_float(), dpi=project.dpi, name=str(path))
 
 
-def _colour_edges(lab: np.ndarray) -> np.ndarray:
-    """(H, W) bool: pixels where the colour changes by more than COLOUR_EDGE_DE per pixel."""
-    smooth = cv2.GaussianBlur(lab, (0, 0), 1.0)
-    mag = np.zeros(lab.shape[:2], np.float32)
-    for c in range(3):
-        gx = cv2.Sobel(smooth[..., c], cv2.CV_32F, 1, 0, ksize=3) / 8.0
-        gy = cv2.Sobel(smooth[..., c], cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        mag += gx * gx + gy * gy
-    return np.sqrt(mag) > COLOUR_EDGE_DE
-
-
 def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = None, name: str = "image") -> Reference:
     """A reference from a colour picture (H, W, 3) float32 [0, 1].
 
@@ -165,15 +164,18 @@ def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = Non
         raise ReferenceError("is a greyscale image; a reference page must be in colour", name)
     line = ink_line_from_colour(rgb)
     rmap = label_regions(line, dpi=dpi[0] if dpi else None, ink_threshold=IMAGE_INK_LEVEL,
-                         extra_barrier=_colour_edges(lab))
+                         extra_barrier=colour_edges(lab, COLOUR_EDGE_DE))
     if rmap.n == 0:
         raise ReferenceError("has no closed regions to learn colours from", name)
     mean_lab = region_means(rmap, lab).astype(np.float32)
     colour = np.clip(lab_to_rgb(mean_lab[:, None, :])[:, 0, :], 0, 1).astype(np.float32)
+    grey = rgb_to_gray(rgb)
+    mean_grey = region_means(rmap, grey[..., None])[:, 0]
+    tint = np.clip(colour / np.maximum(mean_grey, TINT_GREY_MIN)[:, None], 0, 1).astype(np.float32)
     coloured = rmap.area > 0
     coloured[0] = False
-    return Reference(name=name, features=describe(rmap, rgb_to_gray(rgb)), colour=colour, coloured=coloured,
-                     exact=False, shape=(h, w))
+    return Reference(name=name, features=describe(rmap, grey), colour=colour, coloured=coloured,
+                     exact=False, shape=(h, w), tint=tint)
 
 
 def reference_from_image(path: str | os.PathLike[str]) -> Reference:
@@ -203,8 +205,13 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     return reference_from_image(path)
 
 
-def colour_classes(refs: Sequence[Reference]) -> tuple[np.ndarray, list[np.ndarray], int]:
+def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[np.ndarray, list[np.ndarray], int]:
     """One palette of colour classes for several references.
+
+    Args:
+        refs: the references.
+        tints: the palette holds each class's tint (to multiply over a toned page's grey) rather
+            than its colour (for bare line art). Classes are formed on the colours either way.
 
     Returns:
         palette (C, 3) float32 RGB (row 0 = the "uncoloured" class, black, never painted),
@@ -220,6 +227,7 @@ def colour_classes(refs: Sequence[Reference]) -> tuple[np.ndarray, list[np.ndarr
         cls[0] = -1
         order = np.argsort(-ref.features.area)
         labs = rgb_to_lab(ref.colour[None])[0] if not ref.exact else None
+        source = ref.tint if tints and ref.tint is not None else ref.colour
         for r in order:
             if r == 0 or not ref.coloured[r]:
                 continue
@@ -227,7 +235,7 @@ def colour_classes(refs: Sequence[Reference]) -> tuple[np.ndarray, list[np.ndarr
                 key = tuple(int(round(v * 255)) for v in ref.colour[r])
                 if key not in exact_index:
                     exact_index[key] = len(palette)
-                    palette.append(ref.colour[r].astype(np.float32))
+                    palette.append(source[r].astype(np.float32))
                 cls[r] = exact_index[key]
                 continue
             assert labs is not None
@@ -240,6 +248,6 @@ def colour_classes(refs: Sequence[Reference]) -> tuple[np.ndarray, list[np.ndarr
             approx_lab.append(labs[r])
             approx_class.append(len(palette))
             cls[r] = len(palette)
-            palette.append(ref.colour[r].astype(np.float32))
+            palette.append(source[r].astype(np.float32))
         per_ref.append(cls)
     return np.stack(palette), per_ref, 0

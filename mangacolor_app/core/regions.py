@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["RegionMap", "RegionStats", "label_regions", "region_stats", "adjacency", "ink_line_from_colour"]
+__all__ = [
+    "RegionMap", "RegionStats", "label_regions", "region_stats", "region_means", "adjacency", "ink_line_from_colour",
+    "colour_edges", "is_toned",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ OTSU_CLAMP = (0.30, 0.85)
 #: Smallest region kept, as a share of the page's pixels (and at least MIN_AREA_PX).
 MIN_AREA_SHARE = 2e-5
 MIN_AREA_PX = 12
+#: Share of mid-grey pixels above which a page is toned (greys, screentones) rather than bare line art.
+TONED_SHARE = 0.08
 
 
 @dataclass
@@ -106,6 +111,25 @@ def ink_line_from_colour(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) colour image, got shape {rgb.shape}")
     return rgb.max(axis=2)
+
+
+def colour_edges(lab: np.ndarray, threshold: float, sigma: float = 1.0) -> np.ndarray:
+    """(H, W) bool: pixels where a CIELAB image (H, W, 3) or L plane (H, W) float32 changes by more
+    than ``threshold`` units per pixel (Sobel / 8 after a Gaussian blur of ``sigma`` px)."""
+    planes = [lab] if lab.ndim == 2 else [lab[..., c] for c in range(lab.shape[2])]
+    mag = np.zeros(lab.shape[:2], np.float32)
+    for plane in planes:
+        smooth = cv2.GaussianBlur(np.ascontiguousarray(plane, np.float32), (0, 0), sigma)
+        gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) * np.float32(1 / 8)
+        gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) * np.float32(1 / 8)
+        mag += gx * gx + gy * gy
+    return mag > np.float32(threshold * threshold)
+
+
+def is_toned(line_gray: np.ndarray) -> bool:
+    """Whether a page has grey tones (mid greys over more than ``TONED_SHARE`` of it), not bare line art."""
+    sample = np.asarray(line_gray, np.float32)[::4, ::4]
+    return float(((sample > 0.2) & (sample < 0.9)).mean()) > TONED_SHARE
 
 
 def label_regions(
