@@ -38,6 +38,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Reference pages with more pixels are analysed scaled down to this many.
+ANALYSIS_MAX_PIXELS = 2_500_000
 #: Smallest reference side in pixels.
 MIN_SIDE = 32
 #: An image is "in colour" when at least this share of its pixels has a CIELAB chroma above CHROMA_MIN.
@@ -72,7 +74,7 @@ class Reference:
             references (hints are painted in that convention already).
         coloured: (n+1,) bool, the regions that have a colour.
         exact: colours come from hints (exact) rather than from pixels (approximate).
-        shape: (H, W) of the page.
+        shape: (H, W) it was analysed at (pages over ANALYSIS_MAX_PIXELS are scaled down).
     """
 
     name: str
@@ -86,6 +88,14 @@ class Reference:
     def __post_init__(self) -> None:
         if self.tint is None:
             self.tint = self.colour
+
+
+def _analysis_size(h: int, w: int) -> tuple[int, int]:
+    """(H, W) a reference page is analysed at: its own, or scaled down to ``ANALYSIS_MAX_PIXELS``."""
+    if h * w <= ANALYSIS_MAX_PIXELS:
+        return h, w
+    f = (ANALYSIS_MAX_PIXELS / (h * w)) ** 0.5
+    return max(MIN_SIDE, int(h * f)), max(MIN_SIDE, int(w * f))
 
 
 def _mode_colours(rmap: RegionMap, flats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +135,14 @@ def reference_from_hints(line_gray: np.ndarray, hints: np.ndarray, *, dpi: tuple
     line = np.asarray(line_gray, np.float32)
     if not (np.asarray(hints)[..., 3] > 0).any():
         raise ReferenceError("has no colour hints to learn colours from", name)
+    if line.shape != hints.shape[:2]:
+        raise ReferenceError(f"hint layer {hints.shape[1]}x{hints.shape[0]} does not fit the page "
+                             f"{line.shape[1]}x{line.shape[0]}", name)
+    size = _analysis_size(*line.shape)
+    if size != line.shape:  # descriptors are relative: a reference is analysed at a bounded size
+        line = cv2.resize(line, size[::-1], interpolation=cv2.INTER_AREA)
+        hints = cv2.resize(np.ascontiguousarray(hints, np.float32), size[::-1], interpolation=cv2.INTER_NEAREST)
+        dpi = None
     flats = page_flats(line, hints, dpi)
     rmap = label_regions(line, dpi=dpi[0] if dpi else None)
     colour, coloured = _mode_colours(rmap, flats)
@@ -158,6 +176,10 @@ def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = Non
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise ReferenceError(f"is too small ({w}x{h} px) to be a reference", name)
+    size = _analysis_size(h, w)
+    if size != (h, w):  # descriptors are relative: a reference is analysed at a bounded size
+        rgb = np.clip(cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_AREA), 0.0, 1.0)
+        dpi = None
     lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)  # page-sized: OpenCV's (D65, sRGB)
     chroma = np.hypot(lab[::2, ::2, 1], lab[::2, ::2, 2])
     if float((chroma > CHROMA_MIN).mean()) < COLOUR_SHARE_MIN:
@@ -175,7 +197,7 @@ def reference_from_rgb(rgb: np.ndarray, *, dpi: tuple[float, float] | None = Non
     coloured = rmap.area > 0
     coloured[0] = False
     return Reference(name=name, features=describe(rmap, grey), colour=colour, coloured=coloured,
-                     exact=False, shape=(h, w), tint=tint)
+                     exact=False, shape=(int(rgb.shape[0]), int(rgb.shape[1])), tint=tint)
 
 
 def reference_from_image(path: str | os.PathLike[str]) -> Reference:
