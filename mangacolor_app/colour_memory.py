@@ -45,9 +45,7 @@ def merge_hints(suggestion: Suggestion, own: np.ndarray | None) -> np.ndarray:
     if own is None:
         return suggestion.hints
     labels = suggestion.regions.labels
-    touched = np.zeros(suggestion.regions.n + 1, bool)
-    touched[np.unique(labels[own[..., 3] > 0])] = True
-    keep = suggestion.assigned & ~touched
+    keep = suggestion.assigned & ~suggestion.touched(own[..., 3] > 0)
     out = np.where(keep[labels][..., None], suggestion.hints, 0.0).astype(np.float32)
     mine = own[..., 3] > 0
     out[mine] = own[mine]

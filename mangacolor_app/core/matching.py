@@ -92,6 +92,13 @@ class Suggestion:
     region_conf: np.ndarray
     assigned: np.ndarray
 
+    def touched(self, mask: np.ndarray) -> np.ndarray:
+        """(n+1,) bool: the regions holding any pixel of ``mask`` ((H, W) bool, e.g. the artist's hints)."""
+        out = np.zeros(self.regions.n + 1, bool)
+        out[np.unique(self.regions.labels[mask])] = True
+        out[0] = False
+        return out
+
     def accepted(self, keep: np.ndarray | None = None) -> np.ndarray:
         """The hint layer restricted to the region ids in ``keep`` (all assigned when None): (H, W, 4) f32."""
         if keep is None:

@@ -108,6 +108,7 @@ def _colorize_menu(win: MainWindow) -> dict[str, QAction]:
         "colorize": _action(win, "&Colorize full resolution", win.colorize_full, ["Ctrl+Return", "Ctrl+Enter"],
                             "colorize"),
         "cancel": _action(win, "Cancel render", win.render.cancel_full, "Esc"),
+        "from_references": _action(win, "Colour from &reference pages…", win.colour_from_references, "Ctrl+R"),
         "refresh_models": _action(win, "Rescan models", win.render.refresh_models),
         "retrain": _action(win, "&Retrain on my style…", win.retrain_dialog, None, "retrain"),
     }

@@ -22,6 +22,7 @@ from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.files import FileController
 from mangacolor_app.qt.palette import PaletteDock
 from mangacolor_app.qt.panels import ColorizeDock, LayersDock, ToolOptionsDock
+from mangacolor_app.qt.reference_suggest import ReferenceSuggester
 from mangacolor_app.qt.render import RenderController
 from mangacolor_app.qt.settings import EditorSettings
 from mangacolor_app.qt.theme import apply_theme
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self.doc, self.tools, self)
         self.setCentralWidget(self.canvas)
         self.files = FileController(self.doc, self.settings, self)
+        self.suggester = ReferenceSuggester(self.doc, self)
         self.tool_options = ToolOptionsDock(self.tools, self)
         self.palette_dock = PaletteDock(self.doc, self.tools, self)
         self.layers_dock = LayersDock(self.canvas, self.render, self)
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         self.render.full_finished.connect(self._render_finished)
         self.render.preview_busy.connect(lambda on: self.status.message.setText("Previewing…" if on else ""))
         self.files.error.connect(self.show_error)
+        self.suggester.error.connect(self.show_error)
         self.files.busy.connect(self.status.message.setText)
         self.files.recent_changed.connect(lambda files: fill_recent_menu(self.recent_menu, files, self._open_recent))
         self.doc.modified_changed.connect(self._update_title)
@@ -189,6 +192,10 @@ class MainWindow(QMainWindow):
         if ok:
             self.status.message.setText("Colorized.")
             self.files.autosave()
+
+    def colour_from_references(self) -> None:
+        """Suggest hints from coloured reference pages (asks for the files)."""
+        self.suggester.ask(folder=self.settings.last_folder or "")
 
     def export_dialog(self) -> None:
         """Ask for export options, then export in the background."""
