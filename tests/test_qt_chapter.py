@@ -122,3 +122,45 @@ def test_cbz_opens_as_a_chapter_and_export_cancels(qtbot, make_window, tmp_path)
     with qtbot.waitSignal(win.chapter.export_finished, timeout=30000) as done:
         pass
     assert done.args[0] is None or done.args[0][0] == []
+
+
+_CRASHER = """
+import os, signal, sys
+import numpy as np
+from mangacolor_app.core import project as proj
+p = proj.load_project(sys.argv[1])
+p.hints[10:20, 5:15] = (1, 2, 3, 255)
+proj.write_autosave(p, "crashed-chapter", project_path=sys.argv[1])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_recovered_chapter_page_comes_back_in_its_chapter(qtbot, make_window, answers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    folder, palette, drawings = _chapter(tmp_path)
+    win = make_window()
+    win.files.open_path(folder, ask=False)
+    _wait_idle(qtbot, win)
+    win.chapter.go_to(1)
+    qtbot.waitUntil(lambda: win.chapter.index == 1, timeout=30000)
+    _wait_idle(qtbot, win)
+    with qtbot.waitSignal(win.files.saved, timeout=30000):
+        win.files.save()
+    page2 = win.chapter.chapter.page_file(1)
+    win.close_without_asking()
+    done = subprocess.run([sys.executable, "-c", _CRASHER, str(page2)], capture_output=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    answers.replies.append("yes")
+    win2 = make_window()
+    win2.start(first_run_sample=False)
+    qtbot.waitUntil(lambda: win2.chapter.active and not win2.chapter.busy, timeout=30000)
+    assert win2.chapter.index == 1 and win2.doc.path == page2 and win2.doc.is_modified
+    assert tuple(win2.doc.hints[15, 10]) == (1, 2, 3, 255)
+    assert win2.chapter_dock.list.count() == 3 and _states(win2)[1] == "hinted"
+    with qtbot.waitSignal(win2.files.saved, timeout=30000):
+        win2.files.save()
+    _wait_idle(qtbot, win2)
+    manifest = json.loads((folder.with_name("chap" + CHAPTER_SUFFIX) / "chapter.json").read_text())
+    assert [p["state"] for p in manifest["pages"]] == ["untouched", "hinted", "untouched"]

@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QDockWidget, QListWidget, QListWidgetItem, QWidget
 
-from mangacolor_app.core.chapter_project import ChapterProject, export_chapter
+from mangacolor_app.core.chapter_project import CHAPTER_SUFFIX, ChapterProject, export_chapter, project_state
+from mangacolor_app.core.errors import ProjectError
 from mangacolor_app.core.project import Project, save_project
 from mangacolor_app.qt.document import Document, page_views
 from mangacolor_app.qt.workers import Job, start_job
@@ -140,6 +141,32 @@ class ChapterController(QObject):
         """Leave chapter mode (a single page or project was opened)."""
         self.chapter, self.index = None, -1
         self.changed.emit()
+
+    def project_loaded(self) -> None:
+        """A project was opened or recovered outside the page strip: when it is a page of a chapter
+        project (its file lies in a ``.mcchapter`` folder), the chapter comes back around it, keeping
+        the document as loaded (recovered work stays unsaved); otherwise chapter mode ends."""
+        path = self.doc.path
+        if path is None or path.parent.suffix.lower() != CHAPTER_SUFFIX:
+            self.close_chapter()
+            return
+        name = path.name
+
+        def work() -> tuple[ChapterProject, int]:
+            chapter = ChapterProject.open(path.parent)
+            index = next((i for i, p in enumerate(chapter.pages) if p.file == name), -1)
+            if index < 0:
+                raise ProjectError("is not a page of its chapter project", path)
+            return chapter, index
+
+        def done(value: tuple[ChapterProject, int]) -> None:
+            if self.doc.path == path:
+                self.chapter, self.index = value
+                self.chapter.pages[self.index].state = project_state(self.doc.project) if self.doc.project else "untouched"
+                self.changed.emit()
+
+        self.close_chapter()
+        self._run(work, done, f"chapter of {name}")
 
     # ------------------------------------------------------------------ export
 

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self.suggester.error.connect(self.show_error)
         self.chapter.error.connect(self.show_error)
         self.files.saved.connect(self.chapter.page_saved)
-        self.files.loaded.connect(self.chapter.close_chapter)
+        self.files.loaded.connect(self.chapter.project_loaded)
         self.chapter.export_progress.connect(self._chapter_export_progress)
         self.chapter.export_finished.connect(self._chapter_export_finished)
         self.status.cancel.clicked.connect(self.chapter.cancel_export)
