@@ -7,8 +7,9 @@ hand-made descriptors instead of learned ones, so it runs on a CPU at full page 
 
 1. the page is divided into the closed regions of its line art (:mod:`mangacolor_app.core.regions`);
 2. each region gets a descriptor (:func:`describe`): size relative to the figure, position inside
-   the figure's bounding box, shape (elongation, compactness, orientation), ink texture (mean and
-   spread of the page's grey inside it) and how many neighbours it has;
+   the figure's bounding box, shape (elongation, compactness, orientation), texture (mean and spread
+   of the page's grey inside it on toned pages; the share of ink in its territory, i.e. inner strokes
+   such as hair strands, on bare line art) and how many neighbours it has;
 3. every target region is compared with every reference region of every reference (weighted
    distance, Gaussian kernel); its K nearest vote for their colour classes (all reference regions
    of one colour vote together, so many regions map to one colour);
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 #: Descriptor components and their weights (a weighted difference of 1 is one kernel sigma).
 FEATURE_WEIGHTS = {
     "log_area": 1.2, "pos_x": 2.5, "pos_y": 2.5, "elong": 0.8, "compact": 2.0,
-    "orient_c": 0.6, "orient_s": 0.6, "luma": 10.0, "texture": 4.0, "neighbours": 0.6,
+    "orient_c": 0.6, "orient_s": 0.6, "luma": 10.0, "texture": 4.0, "neighbours": 0.6, "ink": 4.0,
 }
 #: Kernel: a reference region at weighted distance d votes exp(-KERNEL_GAIN * d^2).
 KERNEL_GAIN = 2.0
@@ -147,6 +148,7 @@ def describe(rmap: RegionMap, line_gray: np.ndarray) -> Features:
         "orient_c": ecc * np.cos(theta2), "orient_s": ecc * np.sin(theta2),
         "luma": st.luma_mean, "texture": np.minimum(st.luma_std, 0.5),
         "neighbours": np.log1p(neigh) / 2.0,
+        "ink": st.ink_share,
     }
     vec = np.stack([cols[k] * FEATURE_WEIGHTS[k] for k in FEATURE_WEIGHTS], 1).astype(np.float32)
     return Features(vec=vec, area=st.area, pairs=pairs, lengths=lengths, n=rmap.n)
@@ -218,6 +220,7 @@ def _relax(unary: np.ndarray, target: Features, compat: np.ndarray) -> np.ndarra
 
 
 _TONE_COLUMNS = [list(FEATURE_WEIGHTS).index("luma"), list(FEATURE_WEIGHTS).index("texture")]
+_INK_COLUMNS = [list(FEATURE_WEIGHTS).index("ink")]
 #: A page whose regions' grey levels spread less than this (area-weighted std) is bare line art.
 BARE_LINE_STD = 0.04
 
@@ -232,10 +235,10 @@ def _is_bare_line_art(feats: Features) -> bool:
     return float(np.sqrt(np.average((luma - mean) ** 2, weights=area))) < BARE_LINE_STD
 
 
-def _without_tone(feats: Features) -> Features:
-    """A copy of ``feats`` without the grey-level and texture components."""
+def _without(feats: Features, columns: list[int]) -> Features:
+    """A copy of ``feats`` without the given descriptor components."""
     vec = feats.vec.copy()
-    vec[:, _TONE_COLUMNS] = 0.0
+    vec[:, columns] = 0.0
     return Features(vec=vec, area=feats.area, pairs=feats.pairs, lengths=feats.lengths, n=feats.n)
 
 
@@ -286,8 +289,11 @@ def suggest_hints(
     feats = describe(rmap, line)
     palette, per_ref, none_class = colour_classes(references, tints=toned)
     ref_feats = [r.features for r in references]
-    if _is_bare_line_art(feats):  # no tones to compare: grey level and texture would only mislead
-        feats, ref_feats = _without_tone(feats), [_without_tone(f) for f in ref_feats]
+    # bare line art: no tones to compare (grey level and texture would only mislead), but inner ink
+    # strokes (hair strands, folds) tell regions apart; on toned pages the ink share is not comparable
+    # between a grey page and a colour reference (dark colours read as ink there)
+    drop = _TONE_COLUMNS if _is_bare_line_art(feats) else _INK_COLUMNS
+    feats, ref_feats = _without(feats, drop), [_without(f, drop) for f in ref_feats]
     probs = match_regions(feats, list(zip(ref_feats, per_ref)), len(palette), none_class)
     best = probs.argmax(1)
     conf = probs[np.arange(len(best)), best].astype(np.float32)

@@ -76,6 +76,8 @@ class RegionStats:
         cov: (n+1, 3) float64 central second moments (xx, yy, xy) per pixel.
         perimeter: (n+1,) float64 count of region pixels bordering another label.
         luma_mean, luma_std: (n+1,) float64 page luma inside the region, [0, 1].
+        ink_share: (n+1,) float64 share of the region's territory (its pixels and the ink and gap
+            pixels nearest to it) that is ink or gap: outlines, and inner strokes (hair strands, folds).
         bbox: (n+1, 4) int32 x0, y0, x1 (exclusive), y1 (exclusive).
     """
 
@@ -87,6 +89,7 @@ class RegionStats:
     luma_mean: np.ndarray
     luma_std: np.ndarray
     bbox: np.ndarray
+    ink_share: np.ndarray
 
 
 def page_scale(height: int, width: int, dpi: float | None = None) -> float:
@@ -245,6 +248,8 @@ def region_stats(rmap: RegionMap, line_gray: np.ndarray) -> RegionStats:
     edge[:-1, :] |= dy
     edge[1:, :] |= dy
     perimeter = np.bincount(lab[edge.ravel()], minlength=m).astype(np.float64) * step
+    owned_ink = np.bincount(rmap.owner[::step, ::step][labels == 0], minlength=m).astype(np.float64)
+    ink_share = owned_ink / np.maximum(owned_ink + count, 1.0)
     area = rmap.area.copy()
     area[0] = 0.0
     missed = (count == 0) & (area > 0)  # tiny regions the subsample skipped: centred in their box
@@ -252,7 +257,7 @@ def region_stats(rmap: RegionMap, line_gray: np.ndarray) -> RegionStats:
     cy[missed] = (rmap.bbox[missed, 1] + rmap.bbox[missed, 3]) / 2
     lm[missed] = 1.0
     return RegionStats(area=area, cx=cx, cy=cy, cov=cov, perimeter=np.maximum(perimeter, 1.0),
-                       luma_mean=lm, luma_std=np.sqrt(np.maximum(lv, 0.0)), bbox=rmap.bbox)
+                       luma_mean=lm, luma_std=np.sqrt(np.maximum(lv, 0.0)), bbox=rmap.bbox, ink_share=ink_share)
 
 
 def region_means(rmap: RegionMap, values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.data.drawing import _Canvas, _Style, blob, ellipse, fill
+from training.data.procedural import _finish
 
 __all__ = ["CharacterSpec", "Pose", "Drawing", "random_spec", "random_pose", "draw_character"]
 
@@ -165,7 +166,5 @@ def draw_character(spec: CharacterSpec, pose: Pose, size: tuple[int, int], seed:
         pts = (poly @ rot.T) * pose.scale + np.array([pose.cx, pose.cy], np.float32)
         colour = np.array(spec.palette[name], np.float32) / 255.0
         names[fill(cv, pts.astype(np.float32), colour, shade=0.0)] = name
-    from training.data.procedural import _finish
-
     color, line = _finish(cv)
     return Drawing(color=color, line=line, labels=cv.labels.copy(), parts=names)
