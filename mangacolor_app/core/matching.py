@@ -45,6 +45,8 @@ FEATURE_WEIGHTS = {
 KERNEL_GAIN = 2.0
 #: Nearest reference regions that vote for each target region.
 K_NEAREST = 8
+#: Colours per region kept through the neighbour relaxation (the rest have next to no vote).
+TOP_CLASSES = 8
 #: Relaxation rounds and the weight of the neighbours' evidence.
 RELAX_ROUNDS = 6
 NEIGHBOUR_WEIGHT = 1.0
@@ -165,7 +167,7 @@ def _votes(target: Features, refs: Sequence[tuple[Features, np.ndarray]], n_clas
     cls = np.concatenate([c[1:] for _, c in refs])
     ok = cls >= 0
     bank, cls = bank[ok], cls[ok]
-    votes = np.full((target.n + 1, n_classes), 1e-6)
+    votes = np.full((target.n + 1, n_classes), 1e-6, np.float32)
     if len(bank) == 0 or target.n == 0:
         return votes / votes.sum(1, keepdims=True)
     k = min(K_NEAREST, len(bank))
@@ -183,40 +185,74 @@ def _votes(target: Features, refs: Sequence[tuple[Features, np.ndarray]], n_clas
     return votes / votes.sum(1, keepdims=True)
 
 
-def _class_adjacency(refs: Sequence[tuple[Features, np.ndarray]], n_classes: int) -> np.ndarray:
-    """(C, C) float64: row c = how often each colour borders colour c in the references (rows sum to 1)."""
-    m = np.zeros((n_classes, n_classes))
+@dataclass
+class _Compat:
+    """Sparse colour adjacency of the references: P(a neighbour has colour b | a region has colour a).
+
+    ``keys`` = a * C + b (sorted), ``share`` the border share of b among a's borders; any pair
+    gets ``0.9 * share + 0.1 / C`` (unseen pairs: ``0.1 / C``).
+    """
+
+    keys: np.ndarray
+    share: np.ndarray
+    n_classes: int
+
+    def lookup(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Compatibility of class arrays ``a`` and ``b`` (broadcast), float64."""
+        key = a.astype(np.int64) * self.n_classes + b
+        pos = np.minimum(np.searchsorted(self.keys, key), max(len(self.keys) - 1, 0))
+        hit = self.share[pos] * (self.keys[pos] == key) if len(self.keys) else np.zeros(key.shape)
+        return 0.9 * hit + 0.1 / self.n_classes
+
+
+def _class_adjacency(refs: Sequence[tuple[Features, np.ndarray]], n_classes: int) -> _Compat:
+    """How often each colour borders each other colour in the references (border length shares)."""
+    keys, lengths = [], []
     for feats, cls in refs:
         if len(feats.pairs) == 0:
             continue
         a, b = cls[feats.pairs[:, 0]], cls[feats.pairs[:, 1]]
         ok = (a >= 0) & (b >= 0)
-        np.add.at(m, (a[ok], b[ok]), feats.lengths[ok])
-        np.add.at(m, (b[ok], a[ok]), feats.lengths[ok])
-    m /= np.maximum(m.sum(1, keepdims=True), 1e-9)
-    return 0.9 * m + 0.1 / n_classes
+        for x, y in ((a[ok], b[ok]), (b[ok], a[ok])):
+            keys.append(x * n_classes + y)
+            lengths.append(feats.lengths[ok])
+    if not keys:
+        return _Compat(np.zeros(0, np.int64), np.zeros(0), n_classes)
+    uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    total = np.bincount(inv.ravel(), np.concatenate(lengths))
+    row = uniq // n_classes
+    share = total / np.bincount(row, total, n_classes)[row]
+    return _Compat(uniq, share, n_classes)
 
 
-def _relax(unary: np.ndarray, target: Features, compat: np.ndarray) -> np.ndarray:
-    """Relaxation labelling: (n+1, C) probabilities refined by the neighbours' current colours."""
-    q = unary.copy()
+def _relax(unary: np.ndarray, target: Features, compat: _Compat) -> tuple[np.ndarray, np.ndarray]:
+    """Relaxation labelling over each region's ``TOP_CLASSES`` likeliest colours.
+
+    Returns:
+        classes (n+1, m) int64 and their probabilities (n+1, m) float64 (rows sum to 1).
+    """
+    m = min(TOP_CLASSES, unary.shape[1])
+    cand = np.argpartition(-unary, m - 1, axis=1)[:, :m] if m < unary.shape[1] else np.broadcast_to(
+        np.arange(m), unary.shape).copy()
+    q = np.take_along_axis(unary, cand, 1).astype(np.float64)
+    q /= q.sum(1, keepdims=True)
     if len(target.pairs) == 0:
-        return q
+        return cand, q
     a, b = target.pairs[:, 0].astype(np.int64), target.pairs[:, 1].astype(np.int64)
-    src = np.concatenate([a, b])
-    dst = np.concatenate([b, a])
+    src, dst = np.concatenate([a, b]), np.concatenate([b, a])
     ln = np.concatenate([target.lengths, target.lengths])
     w = ln / np.maximum(np.bincount(src, ln, len(q))[src], 1e-9)
-    log_u = np.log(np.maximum(unary, 1e-12))
+    comp = compat.lookup(cand[src][:, :, None], cand[dst][:, None, :])  # (P, m, m)
+    log_u = np.log(np.maximum(q, 1e-12))
     for _ in range(RELAX_ROUNDS):
-        support = np.log(np.maximum(q[dst] @ compat.T, 1e-12)) * w[:, None]
+        support = np.log(np.maximum(np.einsum("pij,pj->pi", comp, q[dst]), 1e-12)) * w[:, None]
         total = np.zeros_like(q)
         np.add.at(total, src, support)
         logit = log_u + NEIGHBOUR_WEIGHT * total
         logit -= logit.max(1, keepdims=True)
         q = np.exp(logit)
         q /= q.sum(1, keepdims=True)
-    return q
+    return cand, q
 
 
 _TONE_COLUMNS = [list(FEATURE_WEIGHTS).index("luma"), list(FEATURE_WEIGHTS).index("texture")]
@@ -243,8 +279,11 @@ def _without(feats: Features, columns: list[int]) -> Features:
 
 
 def match_regions(target: Features, refs: Sequence[tuple[Features, np.ndarray]], n_classes: int,
-                  none_class: int = 0) -> np.ndarray:
-    """Colour-class probabilities of every target region: (n+1, n_classes) float64, rows sum to 1.
+                  none_class: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The likeliest colour class of every target region and its probability.
+
+    Returns:
+        best (n+1,) int64 class, probability (n+1,) float32 in [0, 1] (row 0 unused).
 
     Args:
         target: the page's :class:`Features`.
@@ -254,7 +293,10 @@ def match_regions(target: Features, refs: Sequence[tuple[Features, np.ndarray]],
         none_class: the class meaning "leave uncoloured" (it also takes the reject vote).
     """
     unary = _votes(target, refs, n_classes, none_class)
-    return _relax(unary, target, _class_adjacency(refs, n_classes))
+    cand, q = _relax(unary, target, _class_adjacency(refs, n_classes))
+    top = q.argmax(1)
+    rows = np.arange(len(top))
+    return cand[rows, top].astype(np.int64), q[rows, top].astype(np.float32)
 
 
 def suggest_hints(
@@ -294,9 +336,7 @@ def suggest_hints(
     # between a grey page and a colour reference (dark colours read as ink there)
     drop = _TONE_COLUMNS if _is_bare_line_art(feats) else _INK_COLUMNS
     feats, ref_feats = _without(feats, drop), [_without(f, drop) for f in ref_feats]
-    probs = match_regions(feats, list(zip(ref_feats, per_ref)), len(palette), none_class)
-    best = probs.argmax(1)
-    conf = probs[np.arange(len(best)), best].astype(np.float32)
+    best, conf = match_regions(feats, list(zip(ref_feats, per_ref)), len(palette), none_class)
     assigned = (conf >= min_confidence) & (best != none_class)
     assigned[0] = False
     colour = palette[best].astype(np.float32)

@@ -241,16 +241,15 @@ def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[n
     """
     palette: list[np.ndarray] = [np.zeros(3, np.float32)]
     exact_index: dict[tuple[int, int, int], int] = {}
-    approx_lab: list[np.ndarray] = []
+    approx_lab = np.zeros((0, 3), np.float32)  # one row per approximate class
     approx_class: list[int] = []
     per_ref: list[np.ndarray] = []
     for ref in refs:
         cls = np.zeros(len(ref.colour), np.int64)
         cls[0] = -1
-        order = np.argsort(-ref.features.area)
-        labs = rgb_to_lab(ref.colour[None])[0] if not ref.exact else None
         source = ref.tint if tints and ref.tint is not None else ref.colour
-        for r in order:
+        labs = rgb_to_lab(ref.colour[None])[0]
+        for r in np.argsort(-ref.features.area):
             if r == 0 or not ref.coloured[r]:
                 continue
             if ref.exact:
@@ -260,14 +259,13 @@ def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[n
                     palette.append(source[r].astype(np.float32))
                 cls[r] = exact_index[key]
                 continue
-            assert labs is not None
-            if approx_lab:
-                dist = np.linalg.norm(np.stack(approx_lab) - labs[r], axis=1)
+            if len(approx_lab):
+                dist = np.sqrt(((approx_lab - labs[r]) ** 2).sum(1))
                 j = int(dist.argmin())
                 if dist[j] < IMAGE_MERGE_DE:
                     cls[r] = approx_class[j]
                     continue
-            approx_lab.append(labs[r])
+            approx_lab = np.vstack([approx_lab, labs[r][None]])
             approx_class.append(len(palette))
             cls[r] = len(palette)
             palette.append(source[r].astype(np.float32))
