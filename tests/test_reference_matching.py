@@ -165,3 +165,46 @@ def test_bad_references_name_the_file(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tiny)
     with pytest.raises(MangaColorError, match="tiny.png.*too small"):
         load_reference(tiny)
+
+
+def test_several_references_vote_together(tmp_path: Path) -> None:
+    """Three hinted poses of one character as references (any number of references, as DACoN)."""
+    from training.data.character_pair import random_spec
+
+    spec = random_spec(np.random.default_rng(12))
+    rng = np.random.default_rng(13)
+    refs = []
+    for i in range(3):
+        d = draw_character(spec, random_pose(rng, SIZE), SIZE, seed=i)
+        refs.append(load_reference(save_reference_project(tmp_path / f"r{i}.mcproj", d, spec.palette)))
+    target = draw_character(spec, random_pose(rng, SIZE), SIZE, seed=9)
+    sug = suggest_hints(target.line, refs)
+    truth, region = truth_rgb(target, spec.palette)
+    right = np.all(np.abs(predicted_rgb(sug) - truth) < 0.5 / 255, axis=-1) & region
+    assert right.sum() / region.sum() >= 0.9
+
+
+def test_chapter_project_files_and_bad_manifest(tmp_path: Path) -> None:
+    from mangacolor_app.core.chapter_project import ChapterProject, project_state
+
+    folder = tmp_path / "ch"
+    folder.mkdir()
+    for i in (1, 2, 10):
+        Image.fromarray(np.full((40, 30), 255, np.uint8)).save(folder / f"p{i}.png")
+    chapter = ChapterProject.open(folder)
+    assert [p.name for p in chapter.pages] == ["p1.png", "p2.png", "p10.png"]
+    project, file = chapter.load_page(1)
+    assert not file.exists() and project_state(project) == "untouched"
+    project.hints[5:9, 5:9] = (200, 10, 10, 255)
+    chapter.save_page(1, project)
+    again = ChapterProject.open(folder)  # resumes the .mcchapter beside the folder
+    assert [p.state for p in again.pages] == ["untouched", "hinted", "untouched"]
+    assert again.references_before(2) == [again.page_file(1)] and again.references_before(1) == []
+    manifest = folder.with_name("ch.mcchapter") / "chapter.json"
+    text = manifest.read_text().replace('"002-p2.mcproj"', '"../../evil.mcproj"')
+    manifest.write_text(text)
+    with pytest.raises(ProjectError, match="chapter.json"):
+        ChapterProject.open(folder)
+    manifest.write_text("{ not json")
+    with pytest.raises(ProjectError, match="chapter.json.*corrupt"):
+        ChapterProject.open(folder)
