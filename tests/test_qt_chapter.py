@@ -40,7 +40,7 @@ def _states(win) -> list[str]:  # type: ignore[no-untyped-def]
     return [win.chapter_dock.list.item(i).data(0x0100) for i in range(win.chapter_dock.list.count())]
 
 
-def test_chapter_pages_references_save_reopen_export(qtbot, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_chapter_pages_references_save_reopen_export(qtbot, make_window, answers, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder, palette, drawings = _chapter(tmp_path)
     win = make_window()
     win.render.live_preview = False
@@ -60,8 +60,10 @@ def test_chapter_pages_references_save_reopen_export(qtbot, make_window, tmp_pat
     _wait_idle(qtbot, win)
     page1 = win.chapter.chapter.page_file(0)
     assert page1.is_file() and win.chapter.references() == [page1]
+    answers.replies.append("yes")  # use the page coloured before
     with qtbot.waitSignal(win.suggester.ready, timeout=60000) as blocker:
         win.colour_from_references()
+    assert "1 chapter page(s) coloured before" in answers.asked[-1]
     with qtbot.waitSignal(win.suggester.applied, timeout=5000):
         blocker.args[0].accept_all_button.click()
     truth, region = truth_rgb(drawings[1], palette)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QFileDialog, QHBoxLayout, QLa
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from mangacolor_app.core.matching import Suggestion
+from mangacolor_app.qt import dialogs
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.workers import Job, start_job
 
@@ -211,11 +212,18 @@ class ReferenceSuggester(QObject):
         self.min_confidence = 0.5
 
     def ask(self, offered: Sequence[Path] = (), folder: str = "") -> None:
-        """Ask for reference files (``offered``: the chapter's pages coloured before, used if any)."""
+        """Ask for reference files; ``offered`` (a chapter's pages hinted or coloured before this one)
+        are proposed first, and the artist may choose other files instead."""
         if not self.doc.has_page:
             self.error.emit("open a page first")
             return
         paths = list(offered)
+        if paths:
+            names = ", ".join(p.stem for p in paths[:4]) + ("…" if len(paths) > 4 else "")
+            question = (f"Use the {len(paths)} chapter page(s) coloured before this one as references ({names})?"
+                        " Choose No to pick other files.")
+            if dialogs.ask(self.widget, "Colour from reference pages", question) != "yes":
+                paths = []
         if not paths:
             chosen, _ = QFileDialog.getOpenFileNames(self.widget, "Reference pages", folder, REFERENCE_FILTER)
             paths = [Path(p) for p in chosen]
