@@ -235,7 +235,8 @@ def _remembered_hints(memory: Any, line: Any, hints: Any, dpi: Any) -> Any:
     return merged if has_alpha(merged) else None
 
 
-def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: Any = None) -> Processor:
+def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: Any = None,
+                        outputs: Any = ()) -> Processor:
     """``process(page, output)``: colorize one page and export it (PSD: Hints/Flats/Color/Ink)."""
     from mangacolor_app.core.export import ExportLayers, export_page
     from mangacolor_app.core.flats import page_flats
@@ -244,6 +245,8 @@ def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: An
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
+        if memory is not None:
+            memory.catch_up(outputs, output)
         hints = _remembered_hints(memory, line, hints, dpi)
         flats = page_flats(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
         color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, unhinted=opts.unhinted,
@@ -303,7 +306,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             return _flats_processor(opts, memory), ()
         from mangacolor_app.inference.session import ORT_ERRORS
 
-        return _colorize_processor(_make_colorizer(args), opts, plan.fmt, memory), tuple(ORT_ERRORS)
+        return _colorize_processor(_make_colorizer(args), opts, plan.fmt, memory, plan.outputs), tuple(ORT_ERRORS)
 
     try:
         return run_batch(args.inputs, opts, make_processor)

@@ -8,7 +8,9 @@ of the artist's hint pixels is dropped. The merged layer is an ordinary hint lay
 the normal flats + model pipeline. After a page succeeds, :meth:`ReferenceBank.remember` adds it as a
 reference for the next pages (its confident regions and the artist's hints, exact colours).
 
-Pages skipped by a resumed run are not carried (only ``--reference`` pages and pages made in this run).
+A resumed run has no memory of the pages it skips: :meth:`ReferenceBank.catch_up` carries the outputs
+of the pages just before the first page it makes instead (as colour-image references; not for flats
+or PSD outputs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mangacolor_app.core.errors import MangaColorError
 from mangacolor_app.core.matching import Suggestion, suggest_hints
 from mangacolor_app.core.reference import Reference, ReferenceError, load_reference, reference_from_hints
 
@@ -61,6 +64,7 @@ class ReferenceBank:
     min_confidence: float = 0.5
     carried: list[Reference] = field(default_factory=list)
     last: Suggestion | None = None
+    caught_up: bool = False
 
     @classmethod
     def load(cls, paths: Sequence[Path], *, carry: int = DEFAULT_CARRY, min_confidence: float = 0.5) -> ReferenceBank:
@@ -88,6 +92,26 @@ class ReferenceBank:
         self.last = suggest_hints(line, self.references, dpi=dpi[0] if dpi else None,
                                   min_confidence=self.min_confidence)
         return merge_hints(self.last, own)
+
+    def catch_up(self, outputs: Sequence[Path], current: Path) -> None:
+        """Before the first page this run makes: carry the existing outputs of the ``carry`` pages
+        before it (a resumed run skipped them), when they are colour images. Unusable ones are logged."""
+        if self.caught_up or self.carry == 0 or self.carried:
+            self.caught_up = True
+            return
+        self.caught_up = True
+        outputs = list(outputs)
+        if current not in outputs:
+            return
+        k = outputs.index(current)
+        for prev in outputs[max(0, k - self.carry) : k]:
+            if not prev.is_file() or prev.suffix.lower() == ".psd" or prev.name.endswith(".flats.png"):
+                continue
+            try:
+                self.carried.append(load_reference(prev))
+                logger.info("carried %s from the previous run", prev)
+            except MangaColorError as exc:
+                logger.info("not carried: %s", exc)
 
     def remember(self, name: str, line: np.ndarray, hints: np.ndarray, dpi: tuple[float, float] | None) -> None:
         """Carry a page just coloured with ``hints`` as a reference for the next pages."""

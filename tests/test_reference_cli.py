@@ -98,3 +98,22 @@ def test_bad_references_are_named_and_nothing_is_written(character_chapter, tmp_
         err = capsys.readouterr().err
         assert path.name in err and words in err and "Traceback" not in err
         assert not any(out.glob("*.png"))
+
+
+def test_resumed_chapter_carries_the_outputs_it_skips(character_chapter, tmp_path: Path) -> None:
+    from mangacolor_app.colour_memory import ReferenceBank
+
+    ref, _, _, drawings = character_chapter
+    outputs = []
+    for i, d in enumerate(drawings[:3]):
+        outputs.append(tmp_path / f"p{i + 1}.png")
+        Image.fromarray(np.round(d.color * 255).astype(np.uint8)).save(outputs[-1])
+    outputs.append(tmp_path / "p4.png")  # not made yet: the resumed run starts here
+    bank = ReferenceBank.load([ref], carry=2)
+    bank.catch_up(outputs, outputs[3])
+    assert [Path(r.name).name for r in bank.carried] == ["p2.png", "p3.png"]
+    bank.catch_up(outputs, outputs[3])  # once per run
+    assert len(bank.carried) == 2
+    fresh = ReferenceBank.load([ref], carry=2)
+    fresh.catch_up(outputs, outputs[0])  # a first page has nothing before it
+    assert fresh.carried == []
