@@ -74,3 +74,23 @@ def test_discard_and_bad_reference(qtbot, make_window, tmp_path) -> None:  # typ
         win.suggester.suggest([grey])
     assert "grey-ref.png" in blocker.args[0] and "greyscale" in blocker.args[0]
     qtbot.waitUntil(lambda: any("grey-ref.png" in e for e in win.errors), timeout=5000)
+
+
+def test_paper_suggestions_are_a_group_and_become_the_paper_key(qtbot, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mangacolor_app.core import project as proj
+    from mangacolor_app.core.hints import PAPER_KEY_RGBA8
+    from tests.test_reference_matching import dot_hints
+
+    palette, first, second = pair(2)
+    hints = np.round(dot_hints(first, palette) * 255).astype(np.uint8)
+    hints[4:8, 4:8] = PAPER_KEY_RGBA8
+    ref = proj.save_project(tmp_path / "page1.mcproj",
+                            proj.Project(page=np.repeat(first.line[..., None], 3, axis=2), hints=hints))
+    win = make_window()
+    open_page(qtbot, win, _write_line(tmp_path / "page2.png", second.line))
+    win.render.live_preview = False
+    dialog = _suggest(qtbot, win, [ref])
+    assert "paper" in dialog.groups and dialog.groups["paper"].text(0).startswith("Paper (keep blank)")
+    with qtbot.waitSignal(win.suggester.applied, timeout=5000):
+        dialog.accept_all_button.click()
+    assert tuple(win.doc.hints[3, 3]) == PAPER_KEY_RGBA8

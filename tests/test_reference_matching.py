@@ -208,3 +208,20 @@ def test_chapter_project_files_and_bad_manifest(tmp_path: Path) -> None:
     manifest.write_text("{ not json")
     with pytest.raises(ProjectError, match="chapter.json.*corrupt"):
         ChapterProject.open(folder)
+
+
+def test_paper_kept_blank_in_the_reference_is_suggested_as_paper() -> None:
+    from mangacolor_app.core.flats import page_flats
+    from mangacolor_app.core.hints import PAPER_KEY_RGBA8, paper_key_mask
+
+    palette, first, second = pair(2)
+    hints = dot_hints(first, palette)
+    hints[4:8, 4:8] = np.array(PAPER_KEY_RGBA8, np.float32) / 255  # the artist keeps the background blank
+    ref = reference_from_hints(first.line, hints)
+    assert ref.paper.sum() >= 1
+    sug = suggest_hints(second.line, [ref])
+    background = int(sug.regions.labels[3, 3])
+    assert sug.paper[background] and sug.assigned[background]
+    assert paper_key_mask(sug.hints)[3, 3] and not paper_key_mask(sug.hints)[second.labels > 0].any()
+    flats = page_flats(second.line, sug.hints, None)
+    assert flats[3, 3, 3] == 0.0  # paper stays blank

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mangacolor_app.core.hints import PAPER_KEY_RGBA8
 from mangacolor_app.core.regions import RegionMap, adjacency, is_toned, label_regions, region_stats
 
 __all__ = ["Features", "Suggestion", "describe", "match_regions", "suggest_hints", "FEATURE_WEIGHTS"]
@@ -86,6 +87,8 @@ class Suggestion:
         region_colour: (n+1, 3) float32 RGB [0, 1] best colour per region (row 0 unused).
         region_conf: (n+1,) float32 [0, 1] probability of that colour.
         assigned: (n+1,) bool, the regions given a hint (confidence >= threshold, a real colour).
+        paper: (n+1,) bool, the assigned regions matched to regions a reference kept blank: their
+            hint is the Paper key (:data:`mangacolor_app.core.hints.PAPER_KEY_RGBA8`), colour white.
     """
 
     hints: np.ndarray
@@ -94,6 +97,7 @@ class Suggestion:
     region_colour: np.ndarray
     region_conf: np.ndarray
     assigned: np.ndarray
+    paper: np.ndarray | None = None
 
     def touched(self, mask: np.ndarray) -> np.ndarray:
         """(n+1,) bool: the regions holding any pixel of ``mask`` ((H, W) bool, e.g. the artist's hints)."""
@@ -329,7 +333,7 @@ def suggest_hints(
     toned = is_toned(line)
     rmap = label_regions(line, dpi=dpi)
     feats = describe(rmap, line)
-    palette, per_ref, none_class = colour_classes(references, tints=toned)
+    palette, per_ref, none_class, paper_class = colour_classes(references, tints=toned)
     ref_feats = [r.features for r in references]
     # bare line art: no tones to compare (grey level and texture would only mislead), but inner ink
     # strokes (hair strands, folds) tell regions apart; on toned pages the ink share is not comparable
@@ -340,12 +344,14 @@ def suggest_hints(
     assigned = (conf >= min_confidence) & (best != none_class)
     assigned[0] = False
     colour = palette[best].astype(np.float32)
+    paper = assigned & (best == paper_class)
     lut = np.zeros((rmap.n + 1, 4), np.float32)
     lut[assigned, :3] = colour[assigned]
     lut[assigned, 3] = 1.0
+    lut[paper] = np.array(PAPER_KEY_RGBA8, np.float32) / 255.0  # kept blank, like the reference
     hints = lut[rmap.labels]
     conf_lut = np.where(np.arange(rmap.n + 1) > 0, conf, 0.0).astype(np.float32)
     confidence = conf_lut[rmap.owner]
     log.info("colour memory: %d of %d regions assigned (%.2f s)", int(assigned.sum()), rmap.n, time.perf_counter() - t0)
     return Suggestion(hints=hints, confidence=confidence, regions=rmap, region_colour=colour,
-                      region_conf=conf, assigned=assigned)
+                      region_conf=conf, assigned=assigned, paper=paper)

@@ -4,7 +4,8 @@ A reference is made from
 
 * a MangaColor project (``.mcproj``): its page gives the line art and its hints, filled with the
   flats (:func:`mangacolor_app.core.flats.page_flats`), give every region its exact colour; regions
-  no hint reaches are "uncoloured" (they teach the matcher to leave such regions alone);
+  no hint reaches are "uncoloured" (they teach the matcher to leave such regions alone), and regions
+  the artist kept blank with the Paper key are "paper" (matching regions get the Paper key);
 * a plain colour image: the line art is its darkest, unsaturated pixels
   (:func:`mangacolor_app.core.regions.ink_line_from_colour`), strong colour edges also separate
   regions, and each region's colour is its mean in CIELAB;
@@ -28,6 +29,7 @@ import numpy as np
 
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray, rgb_to_lab
 from mangacolor_app.core.errors import MangaColorError
+from mangacolor_app.core.hints import paper_key_mask
 from mangacolor_app.core.matching import Features, describe
 from mangacolor_app.core.regions import RegionMap, colour_edges, ink_line_from_colour, label_regions, region_means
 
@@ -73,6 +75,7 @@ class Reference:
             ``colour`` (region colour / region grey, clipped); equal to ``colour`` for exact
             references (hints are painted in that convention already).
         coloured: (n+1,) bool, the regions that have a colour.
+        paper: (n+1,) bool, uncoloured regions the artist kept blank with the Paper key.
         exact: colours come from hints (exact) rather than from pixels (approximate).
         shape: (H, W) it was analysed at (pages over ANALYSIS_MAX_PIXELS are scaled down).
     """
@@ -84,10 +87,13 @@ class Reference:
     exact: bool
     shape: tuple[int, int]
     tint: np.ndarray | None = None
+    paper: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.tint is None:
             self.tint = self.colour
+        if self.paper is None:
+            self.paper = np.zeros(len(self.colour), bool)
 
 
 def _analysis_size(h: int, w: int) -> tuple[int, int]:
@@ -146,10 +152,14 @@ def reference_from_hints(line_gray: np.ndarray, hints: np.ndarray, *, dpi: tuple
     flats = page_flats(line, hints, dpi)
     rmap = label_regions(line, dpi=dpi[0] if dpi else None)
     colour, coloured = _mode_colours(rmap, flats)
-    if not coloured.any():
+    paper = np.zeros(rmap.n + 1, bool)
+    paper[np.unique(rmap.labels[paper_key_mask(hints)])] = True
+    paper &= ~coloured
+    paper[0] = False
+    if not coloured.any() and not paper.any():
         raise ReferenceError("no region of this page is coloured by its hints", name)
     return Reference(name=name, features=describe(rmap, line), colour=colour, coloured=coloured,
-                     exact=True, shape=rmap.shape)
+                     exact=True, shape=rmap.shape, paper=paper)
 
 
 def reference_from_project(path: str | os.PathLike[str]) -> Reference:
@@ -227,7 +237,7 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     return reference_from_image(path)
 
 
-def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[np.ndarray, list[np.ndarray], int]:
+def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[np.ndarray, list[np.ndarray], int, int]:
     """One palette of colour classes for several references.
 
     Args:
@@ -237,7 +247,8 @@ def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[n
 
     Returns:
         palette (C, 3) float32 RGB (row 0 = the "uncoloured" class, black, never painted),
-        per reference (n+1,) int64 class of each region (-1 for row 0), and the uncoloured class (0).
+        per reference (n+1,) int64 class of each region (-1 for row 0), the uncoloured class (0), and
+        the Paper class (regions kept blank with the Paper key; white) or -1 when no reference has one.
     """
     palette: list[np.ndarray] = [np.zeros(3, np.float32)]
     exact_index: dict[tuple[int, int, int], int] = {}
@@ -270,4 +281,11 @@ def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[n
             cls[r] = len(palette)
             palette.append(source[r].astype(np.float32))
         per_ref.append(cls)
-    return np.stack(palette), per_ref, 0
+    paper_class = -1
+    if any(ref.paper is not None and ref.paper.any() for ref in refs):
+        paper_class = len(palette)
+        palette.append(np.ones(3, np.float32))
+        for ref, cls in zip(refs, per_ref):
+            if ref.paper is not None:
+                cls[ref.paper] = paper_class
+    return np.stack(palette), per_ref, 0, paper_class

@@ -81,6 +81,11 @@ def prepare_suggestion(page_u8: np.ndarray, line: np.ndarray, hints_u8: np.ndarr
                               np.round(confidence * 255).astype(np.uint8))
 
 
+def _group_name(key: tuple[int, int, int] | str) -> str:
+    """A colour group's label: ``#rrggbb``, or the Paper key's."""
+    return "Paper (keep blank)" if key == "paper" else QColor(*key).name()
+
+
 def _pixmap(rgb: np.ndarray) -> QPixmap:
     rgb = np.ascontiguousarray(rgb)
     image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
@@ -101,7 +106,7 @@ class SuggestionDialog(QDialog):
         self.show_confidence.toggled.connect(self._update_preview)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Colour / region", "Pixels", "Confidence"])
-        self.groups: dict[tuple[int, int, int], QTreeWidgetItem] = {}
+        self.groups: dict[tuple[int, int, int] | str, QTreeWidgetItem] = {}
         self.region_items: dict[int, QTreeWidgetItem] = {}
         self._fill_tree(sug)
         self.summary = QLabel(self._summary_text())
@@ -129,13 +134,14 @@ class SuggestionDialog(QDialog):
     def _fill_tree(self, sug: Suggestion) -> None:
         ids = np.flatnonzero(sug.assigned)
         rgb8 = np.round(sug.region_colour * 255).astype(int)
+        paper = sug.paper if sug.paper is not None else np.zeros(len(rgb8), bool)
         for r in ids[np.argsort(-sug.regions.area[ids])]:
-            key = tuple(int(v) for v in rgb8[r])
+            key: tuple[int, int, int] | str = "paper" if paper[r] else (int(rgb8[r][0]), int(rgb8[r][1]), int(rgb8[r][2]))
             group = self.groups.get(key)
             if group is None:
-                group = QTreeWidgetItem(self.tree, [QColor(*key).name()])
+                group = QTreeWidgetItem(self.tree, [_group_name(key)])
                 swatch = QPixmap(14, 14)
-                swatch.fill(QColor(*key))
+                swatch.fill(QColor(255, 255, 255) if key == "paper" else QColor(*key))
                 group.setIcon(0, QIcon(swatch))
                 group.setFlags(group.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
                 self.groups[key] = group
@@ -148,7 +154,7 @@ class SuggestionDialog(QDialog):
             self.region_items[int(r)] = item
         for key, group in self.groups.items():
             group.setText(1, str(sum(int(group.child(i).text(1)) for i in range(group.childCount()))))
-            group.setText(0, f"{QColor(*key).name()}  ({group.childCount()} regions)")
+            group.setText(0, f"{_group_name(key)}  ({group.childCount()} regions)")
 
     def _summary_text(self) -> str:
         sug = self.prepared.suggestion
