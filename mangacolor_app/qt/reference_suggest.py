@@ -73,9 +73,9 @@ def prepare_suggestion(page_u8: np.ndarray, line: np.ndarray, hints_u8: np.ndarr
     labels = cv2.resize(sug.regions.owner, size, interpolation=cv2.INTER_NEAREST)
     on = sug.assigned[labels][..., None]
     colours = np.where(on, small_page * sug.region_colour[labels], small_page)
-    conf = sug.region_conf[labels] * (labels > 0)
+    conf = sug.region_conf[labels]
     heat = cv2.applyColorMap(np.round(conf * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[..., ::-1]
-    confidence = 0.45 * small_page + 0.55 * heat.astype(np.float32) / 255
+    confidence = np.where(on, 0.45 * small_page + 0.55 * heat.astype(np.float32) / 255, small_page)
     touched = sug.touched(hints_u8[..., 3] > 0)
     return PreparedSuggestion(sug, touched, np.round(colours * 255).astype(np.uint8),
                               np.round(confidence * 255).astype(np.uint8))
@@ -102,7 +102,7 @@ class SuggestionDialog(QDialog):
         sug = prepared.suggestion
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.show_confidence = QCheckBox("Show confidence (dark: unsure, yellow: sure)")
+        self.show_confidence = QCheckBox("Show confidence (dark: unsure, yellow: sure; plain: left for you)")
         self.show_confidence.toggled.connect(self._update_preview)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Colour / region", "Pixels", "Confidence"])
@@ -153,8 +153,13 @@ class SuggestionDialog(QDialog):
             item.setData(0, Qt.ItemDataRole.UserRole, int(r))
             self.region_items[int(r)] = item
         for key, group in self.groups.items():
-            group.setText(1, str(sum(int(group.child(i).text(1)) for i in range(group.childCount()))))
-            group.setText(0, f"{_group_name(key)}  ({group.childCount()} regions)")
+            ids = [int(group.child(i).data(0, Qt.ItemDataRole.UserRole)) for i in range(group.childCount())]
+            group.setText(1, str(int(sug.regions.area[ids].sum())))
+            group.setText(2, f"{float(np.average(sug.region_conf[ids], weights=sug.regions.area[ids])) * 100:.0f} %")
+            count = group.childCount()
+            group.setText(0, f"{_group_name(key)}  ({count} region{'s' if count != 1 else ''})")
+        for column in range(3):
+            self.tree.resizeColumnToContents(column)
 
     def _summary_text(self) -> str:
         sug = self.prepared.suggestion
