@@ -11,6 +11,9 @@ pages (what a chapter run or a ``.mcproj`` reference gives: one hint dot per par
 * ``total_s``: ``match_s`` plus building the three references (a one-off ``--reference`` run).
 
 Also prints the share of the target's region pixels given the right colour (``accuracy``).
+Measured on the shared 2-core machine (best of 3): hinted references total 2.9 s (match 0.45 s),
+image references total 2.9 s (match 0.46 s); a real 4.2 MP manga page against three colour pages:
+2.6 s.
 Usage: python benchmarks/reference.py [--size 2000] [--repeat 3]. Prints one JSON object.
 """
 
