@@ -8,7 +8,9 @@
   files, folders of pages or ``.cbz`` archives; OUT a file (its extension picks the format, ``.psd``
   gives a layered document), a folder or a ``.cbz``. Also ``--format``, ``--bit-depth``,
   ``--quality``, ``--force`` (redo pages whose output exists) and ``--flats-only`` (no model).
-  The chapter logic lives in :mod:`mangacolor_app.batch`.
+  The chapter logic lives in :mod:`mangacolor_app.batch`. ``--reference REF [REF...]`` colours each
+  page's regions from coloured reference pages (``.mcproj`` or colour images; no hints needed),
+  carrying the last ``--carry N`` pages of the run as references too (:mod:`mangacolor_app.colour_memory`).
 * ``models`` lists installed models and unusable model files
 * ``install MODEL.onnx [--name NAME]`` copies a model into the user models folder
 * ``measure-rf MODEL [--write]`` measures the receptive radius / recommended overlap
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--flats-only", action="store_true",
                      help="write flats PNGs from each page's hints (no model)")
     col.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
+    _add_reference_options(col)
     sub.add_parser("models", help="list installed models")
     ins = sub.add_parser("install", help="install a .onnx model into the user models folder")
     ins.add_argument("model", type=Path)
@@ -105,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     desk = sub.add_parser("install-desktop", help="add MangaColor to the desktop's menus, file types and icons (Linux)")
     desk.add_argument("--uninstall", action="store_true", help="remove what install-desktop added")
     return parser
+
+
+def _add_reference_options(col: argparse.ArgumentParser) -> None:
+    """Colour memory: ``--reference``, ``--carry``, ``--min-confidence`` (see colour_memory)."""
+    col.add_argument("--reference", nargs="+", type=Path, metavar="REF",
+                     help="coloured reference pages (.mcproj projects or colour images): each page's regions get "
+                     "the colours of the matching regions in them, as hints (the page's own hints win)")
+    col.add_argument("--carry", type=int, default=2, metavar="N",
+                     help="with --reference: also use the last N pages coloured in this run as references (default 2)")
+    col.add_argument("--min-confidence", type=_unit_float, default=0.5, metavar="P",
+                     help="with --reference: leave regions whose best colour is less likely than P (default 0.5)")
+
+
+def _reference_bank(args: argparse.Namespace) -> Any:
+    """The run's ReferenceBank, or None without --reference (raises MangaColorError naming a bad file)."""
+    if not getattr(args, "reference", None):
+        return None
+    from mangacolor_app.colour_memory import ReferenceBank
+
+    return ReferenceBank.load(args.reference, carry=args.carry, min_confidence=args.min_confidence)
 
 
 def _editor_parser() -> argparse.ArgumentParser:
@@ -226,7 +249,18 @@ def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any
     return line, load_page_hints(page, hints_arg, line.shape), dpi
 
 
-def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Processor:
+def _remembered_hints(memory: Any, line: Any, hints: Any, dpi: Any) -> Any:
+    """The page's hints with the reference suggestions merged in (None: no hint pixel at all)."""
+    from mangacolor_app.core.composite import has_alpha
+
+    if memory is None:
+        return hints
+    merged = memory.hints_for(line, hints, dpi)
+    return merged if has_alpha(merged) else None
+
+
+def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: Any = None,
+                        outputs: Any = ()) -> Processor:
     """``process(page, output)``: colorize one page and export it (PSD: Hints/Flats/Color/Ink)."""
     from mangacolor_app.core.export import ExportLayers, export_page
     from mangacolor_app.core.flats import page_flats
@@ -235,6 +269,9 @@ def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Process
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
+        if memory is not None:
+            memory.catch_up(outputs, output)
+        hints = _remembered_hints(memory, line, hints, dpi)
         flats = page_flats(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
         color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, unhinted=opts.unhinted,
                                    progress=_progress_of(page.name))
@@ -243,11 +280,13 @@ def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str) -> Process
                               hints=hints if psd else None, dpi=dpi)
         export_page(output, layers, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality,
                     preserve_ink=opts.preserve_ink)
+        if memory is not None and hints is not None:
+            memory.remember(page.display_name, line, hints, dpi)
 
     return process
 
 
-def _flats_processor(opts: BatchOptions) -> Processor:
+def _flats_processor(opts: BatchOptions, memory: Any = None) -> Processor:
     """``process(page, output)``: flats-only PNG (no model); empty flats for a page without hints."""
     import numpy as np
 
@@ -256,12 +295,15 @@ def _flats_processor(opts: BatchOptions) -> Processor:
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
+        hints = _remembered_hints(memory, line, hints, dpi)
         if hints is None:
             logger.warning("%s has no hints: its flats are empty", page.display_name)
             flats = np.zeros((*line.shape, 4), np.float32)
         else:
             flats = page_flats(line, hints, dpi)
         export_flats_png(output, flats, line if opts.preserve_ink else None, dpi=dpi)
+        if memory is not None and hints is not None:
+            memory.remember(page.display_name, line, hints, dpi)
 
     return process
 
@@ -283,11 +325,12 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
     opts = _batch_options(args)
 
     def make_processor(plan: OutputPlan) -> tuple[Processor, tuple[type[BaseException], ...]]:
+        memory = _reference_bank(args)
         if opts.flats_only:
-            return _flats_processor(opts), ()
+            return _flats_processor(opts, memory), ()
         from mangacolor_app.inference.session import ORT_ERRORS
 
-        return _colorize_processor(_make_colorizer(args), opts, plan.fmt), tuple(ORT_ERRORS)
+        return _colorize_processor(_make_colorizer(args), opts, plan.fmt, memory, plan.outputs), tuple(ORT_ERRORS)
 
     try:
         return run_batch(args.inputs, opts, make_processor)

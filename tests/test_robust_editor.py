@@ -80,11 +80,15 @@ def test_messages_name_the_file_not_an_exception(qtbot, make_window, tmp_path) -
     assert not win.doc.has_page
 
 
-def test_cbz_says_how_to_colour_a_chapter(qtbot, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cbz_opens_as_a_chapter_or_says_how_to_colour_it(qtbot, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
     archive = tmp_path / "vol1.cbz"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(write_page(tmp_path / "p.png"), "001.png")
     win = make_window()
+    win.files.open_path(archive, ask=False)  # issue #15: the editor opens it as a chapter project
+    qtbot.waitUntil(lambda: win.chapter.active and win.doc.has_page and not win.chapter.busy, timeout=20000)
+    assert not win.errors and win.chapter_dock.list.count() == 1
+    win.files.chapter_opener = None  # a file controller without chapter support says how to colour it
     win.files.open_path(archive, ask=False)
     text = _wait_error(qtbot, win)
     assert "vol1.cbz" in text and "chapter" in text and "mangacolor colorize" in text

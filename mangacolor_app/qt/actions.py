@@ -37,13 +37,19 @@ def _file_menu(win: MainWindow) -> dict[str, QAction]:
         "save": _action(win, "&Save project", win.files.save, "Ctrl+S", "save"),
         "save_as": _action(win, "Save project &as…", win.files.save_as, "Ctrl+Shift+S"),
         "export": _action(win, "&Export…", win.export_dialog, "Ctrl+E", "export"),
+        "open_chapter": _action(win, "Open c&hapter folder…", win.open_chapter_dialog, "Ctrl+Shift+O"),
+        "export_chapter": _action(win, "Export the whole chapter…", win.export_chapter_dialog, "Ctrl+Shift+E"),
+        "next_page": _action(win, "Next page", lambda: win.chapter.step(1), "PgDown"),
+        "previous_page": _action(win, "Previous page", lambda: win.chapter.step(-1), "PgUp"),
         "sample": _action(win, "Open the sample sketch", win.files.open_sample),
         "quit": _action(win, "&Quit", win.close, "Ctrl+Q"),
     }
     menu = win.menuBar().addMenu("&File")
-    menu.addActions([a["open"]])
+    menu.addActions([a["open"], a["open_chapter"]])
     win.recent_menu = menu.addMenu("Open &recent")
-    menu.addActions([a["sample"], a["save"], a["save_as"], a["export"]])
+    menu.addActions([a["sample"], a["save"], a["save_as"], a["export"], a["export_chapter"]])
+    menu.addSeparator()
+    menu.addActions([a["previous_page"], a["next_page"]])
     menu.addSeparator()
     menu.addAction(a["quit"])
     return a
@@ -108,6 +114,7 @@ def _colorize_menu(win: MainWindow) -> dict[str, QAction]:
         "colorize": _action(win, "&Colorize full resolution", win.colorize_full, ["Ctrl+Return", "Ctrl+Enter"],
                             "colorize"),
         "cancel": _action(win, "Cancel render", win.render.cancel_full, "Esc"),
+        "from_references": _action(win, "Colour from &reference pages…", win.colour_from_references, "Ctrl+R"),
         "refresh_models": _action(win, "Rescan models", win.render.refresh_models),
         "retrain": _action(win, "&Retrain on my style…", win.retrain_dialog, None, "retrain"),
     }

@@ -28,7 +28,7 @@ __all__ = ["FileController", "IMAGE_FILTER", "sample_paths"]
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Pages and projects (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.mcproj);;All files (*)"
+IMAGE_FILTER = "Pages, projects and chapters (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.mcproj *.cbz);;All files (*)"
 AUTOSAVE_MS = 3 * 60 * 1000
 
 
@@ -111,6 +111,8 @@ class FileController(QObject):
         self.widget = parent_widget
         self.session = uuid.uuid4().hex[:12]
         self._jobs: set[Job] = set()
+        #: opens a folder / .cbz / .mcchapter as a chapter (set by the window); None: not supported
+        self.chapter_opener: Any = None
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -154,9 +156,19 @@ class FileController(QObject):
     def open_path(self, path: str | Path, *, ask: bool = True, hints_path: Path | None = None) -> None:
         """Open an image (new project) or a ``.mcproj`` project, in the background.
 
-        A chapter (``.cbz`` archive or folder) is not opened: the error says how to colour one.
+        A chapter (``.cbz`` archive, folder or ``.mcchapter``) opens as a chapter project through
+        ``chapter_opener`` (the window's); without one, the error says how to colour it.
         """
         path = Path(path)
+        if self.chapter_opener is not None:
+            from mangacolor_app.core.chapter_project import is_chapter_path
+
+            if is_chapter_path(path):
+                if ask and not self.maybe_discard():
+                    return
+                self.chapter_opener(path)
+                self._remember(path)
+                return
         chapter = _chapter_message(path)
         if chapter is not None:
             self.error.emit(chapter)

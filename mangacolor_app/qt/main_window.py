@@ -18,10 +18,12 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QP
 from mangacolor_app.qt import dialogs
 from mangacolor_app.qt.actions import build_actions, fill_recent_menu
 from mangacolor_app.qt.canvas import Canvas
+from mangacolor_app.qt.chapter import ChapterController, ChapterDock
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.files import FileController
 from mangacolor_app.qt.palette import PaletteDock
 from mangacolor_app.qt.panels import ColorizeDock, LayersDock, ToolOptionsDock
+from mangacolor_app.qt.reference_suggest import ReferenceSuggester
 from mangacolor_app.qt.render import RenderController
 from mangacolor_app.qt.settings import EditorSettings
 from mangacolor_app.qt.theme import apply_theme
@@ -94,6 +96,10 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self.doc, self.tools, self)
         self.setCentralWidget(self.canvas)
         self.files = FileController(self.doc, self.settings, self)
+        self.suggester = ReferenceSuggester(self.doc, self)
+        self.chapter = ChapterController(self.doc, self)
+        self.chapter_dock = ChapterDock(self.chapter, self)
+        self.files.chapter_opener = self.chapter.open
         self.tool_options = ToolOptionsDock(self.tools, self)
         self.palette_dock = PaletteDock(self.doc, self.tools, self)
         self.layers_dock = LayersDock(self.canvas, self.render, self)
@@ -116,7 +122,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.palette_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.colorize_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_dock)
-        for dock in self.docks():
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.chapter_dock)
+        for dock in [*self.docks(), self.chapter_dock]:
             self.docks_menu.addAction(dock.toggleViewAction())
         self.resize(1400, 900)
 
@@ -132,6 +139,13 @@ class MainWindow(QMainWindow):
         self.render.full_finished.connect(self._render_finished)
         self.render.preview_busy.connect(lambda on: self.status.message.setText("Previewing…" if on else ""))
         self.files.error.connect(self.show_error)
+        self.suggester.error.connect(self.show_error)
+        self.chapter.error.connect(self.show_error)
+        self.files.saved.connect(self.chapter.page_saved)
+        self.files.loaded.connect(self.chapter.project_loaded)
+        self.chapter.export_progress.connect(self._chapter_export_progress)
+        self.chapter.export_finished.connect(self._chapter_export_finished)
+        self.status.cancel.clicked.connect(self.chapter.cancel_export)
         self.files.busy.connect(self.status.message.setText)
         self.files.recent_changed.connect(lambda files: fill_recent_menu(self.recent_menu, files, self._open_recent))
         self.doc.modified_changed.connect(self._update_title)
@@ -190,6 +204,46 @@ class MainWindow(QMainWindow):
         if ok:
             self.status.message.setText("Colorized.")
             self.files.autosave()
+
+    def colour_from_references(self) -> None:
+        """Suggest hints from coloured reference pages: in a chapter, the pages hinted or coloured
+        before this one; otherwise (or when there are none) the files the artist picks."""
+        self.suggester.ask(self.chapter.references(), folder=self.settings.last_folder or "")
+
+    def open_chapter_dialog(self) -> None:
+        """Pick a chapter folder and open it (a .cbz opens through File > Open)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        if not self.files.maybe_discard():
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Open chapter folder", self.settings.last_folder or "")
+        if folder:
+            self.files.open_path(folder, ask=False)
+
+    def export_chapter_dialog(self) -> None:
+        """Pick a folder and export every coloured page of the chapter into it (progress, cancel)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        if not self.chapter.active:
+            self.show_error("open a chapter first (a folder or a .cbz)")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export chapter to", self.settings.last_folder or "")
+        if folder:
+            self.status.show_progress(True)
+            self.chapter.export(Path(folder), self.canvas.layers.preserve_ink)
+
+    def _chapter_export_progress(self, done: int, total: int) -> None:
+        self.status.set_progress(done, total)
+        self.status.message.setText(f"Exporting chapter: page {done} of {total}")
+
+    def _chapter_export_finished(self, result: object) -> None:
+        self.status.show_progress(False)
+        if isinstance(result, tuple):
+            written, skipped = result
+            extra = f"; {len(skipped)} pages not coloured yet" if skipped else ""
+            self.status.message.setText(f"Exported {len(written)} pages{extra}.")
+        else:
+            self.status.message.setText("Chapter export stopped.")
 
     def export_dialog(self) -> None:
         """Ask for export options, then export in the background."""
