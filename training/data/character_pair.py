@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.drawing import _Canvas, _Style, blob, ellipse, fill
-from training.data.procedural import _finish
+from .drawing import _Canvas, _Style, blob, ellipse, fill
+from .procedural import _finish
 
 __all__ = ["CharacterSpec", "Pose", "Drawing", "random_spec", "random_pose", "draw_character"]
 
