@@ -7,6 +7,7 @@ The SVGs are written by the tests themselves (no openclipart needed); rendering 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 from training.data.artset import ArtPairDataset, read_art
 from training.data.svgart import RenderSettings, line_svg, list_art, render_folder, split_of
 
+if shutil.which("rsvg-convert") is None and os.environ.get("MANGACOLOR_REQUIRE_RSVG"):
+    raise RuntimeError("rsvg-convert (Debian librsvg2-bin) is required here (MANGACOLOR_REQUIRE_RSVG is set)")
 pytestmark = pytest.mark.skipif(shutil.which("rsvg-convert") is None,
                                 reason="rsvg-convert (librsvg2-bin) is not installed")
 torch.set_num_threads(2)
