@@ -119,17 +119,23 @@ def open_claims(
     y0, x0 = origin
     area = int(inside.sum())
     claims = np.zeros((h, w), np.int32)
-    counts = np.bincount(seeds[inside], minlength=int(seeds.max()) + 1)
+    sy, sx = np.nonzero(seeds)
+    sc = seeds[sy, sx]
     near = max(2.0, NEAR_FRAC * min(shape))
-    for colour in np.flatnonzero(counts[1:]) + 1:
-        mask = seeds == colour
-        n, blobs, blob_stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    for colour in np.unique(sc):
+        cy, cx = sy[sc == colour], sx[sc == colour]
+        by0, bx0 = int(cy.min()), int(cx.min())
+        mask = np.zeros((int(cy.max()) - by0 + 1, int(cx.max()) - bx0 + 1), np.uint8)
+        mask[cy - by0, cx - bx0] = 1
+        n, blobs, blob_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if blob_stats[1:, cv2.CC_STAT_AREA].max() >= COVER_FRAC * area:  # one stroke covers enough
             claims[inside & (claims == 0)] = colour
             continue
         done: set[tuple[int, int]] = set()
         for b in range(1, n):
-            ys, xs = np.nonzero(blobs == b)
+            bx, by, bw, bh = (int(v) for v in blob_stats[b, :4])
+            ys, xs = np.nonzero(blobs[by : by + bh, bx : bx + bw] == b)
+            ys, xs = ys + by + by0, xs + bx + bx0
             mine = _sealed_claim(ys + y0, xs + x0, levels, shape, done, ROOM_FRAC * area)
             if mine is None and not open_:  # a closed outline holds: the blob takes the whole region
                 claims[inside & (claims == 0)] = colour
