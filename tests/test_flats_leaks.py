@@ -151,4 +151,5 @@ def test_white_hints_stay_colour_hints() -> None:
     white = np.zeros((64, 64, 4), np.float32)
     white[30:34, 30:34] = (1, 1, 1, 1)
     flats = compute_flats(line, white)
-    assert (flats[..., 3][28:36, 28:36] == 1).all()
+    assert (flats[30:34, 30:34] == 1).all()  # filled white (alpha 1), not kept as paper
+    assert not paper_mask(flats)[30:34, 30:34].any()

@@ -8,8 +8,9 @@ blob in it claims:
 
 1. the room it sits in once larger gaps are closed (trapped-ball style): the free paper is taken
    at distances from the ink doubling from the base gap radius up to ``MAX_GAP_FRAC`` of the short
-   side; at the first radius where the blob's component is a room (not large, and at most
-   ``ROOM_FRAC`` of the region), the blob claims it grown back by the radius (the ball reaches into
+   side; at the first radius where the blob's component is a room (not open, and at most
+   ``ROOM_FRAC`` of the region; or a larger radius while that splits the room to under
+   ``SPLIT_RATIO`` of its area), the blob claims it grown back by the radius (the ball reaches into
    its corners, and no further than the radius through the gap it closed);
 2. if no radius seals a room: in a large closed region, the whole region (its outline holds); in
    an open one (the blob really sits on the open paper), only a bounded neighbourhood, the pixels
@@ -40,6 +41,8 @@ COVER_FRAC = 0.01
 MAX_GAP_FRAC = 0.015
 #: Largest share of its region a room sealed off by a larger gap radius may have.
 ROOM_FRAC = 0.5
+#: A room that a larger gap radius splits to under this share of its area was two rooms joined by a gap.
+SPLIT_RATIO = 0.25
 #: Radius (fraction of the short side) of the neighbourhood a hint on open paper colours.
 NEAR_FRAC = 0.02
 
@@ -146,32 +149,55 @@ def open_claims(
     return claims
 
 
+def _blob_component(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, k: int) -> tuple[int, np.ndarray] | None:
+    """(component id, its stats row) holding most of the blob at gap level ``k``; None if on ink."""
+    labels, stats = levels.level(k)
+    hit = labels[ys, xs]
+    hit = hit[hit > 0]
+    if len(hit) == 0:
+        return None
+    comp = int(np.bincount(hit).argmax())
+    return comp, stats[comp]
+
+
 def _sealed_claim(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, shape: tuple[int, int],
                   done: set[tuple[int, int]], room_area: float) -> tuple[int, int, np.ndarray] | None:
-    """The component the blob at page pixels (ys, xs) sits in at the first gap radius where it is no
-    longer open, grown back by that radius: (y, x, mask) on the page; an empty mask when an already
-    claimed component; None when the blob stays open (or on ink) at every radius."""
-    for k, radius in enumerate(levels.radii):
-        labels, stats = levels.level(k)
-        hit = labels[ys, xs]
-        hit = hit[hit > 0]
-        if len(hit) == 0:
-            return None
-        comp = int(np.bincount(hit).argmax())
-        x, y, w, h, area = (int(v) for v in stats[comp])
-        if is_large(area, shape) or area > room_area:
+    """The room the blob at page pixels (ys, xs) sits in, grown back by its gap radius: (y, x, mask)
+    on the page; an empty mask when an already claimed room; None when the blob stays open (or
+    reaches the ink) at every radius.
+
+    The room is the blob's component at the first gap radius where it is not open and holds at
+    most ``room_area`` pixels, or at a larger radius while each step splits it to under
+    ``SPLIT_RATIO`` of its area (the room was itself two joined by a gap)."""
+    found = None
+    for k in range(len(levels.radii)):
+        hit = _blob_component(ys, xs, levels, k)
+        if hit is None:
+            break
+        comp, stat = hit
+        box, area = (int(stat[0]), int(stat[1]), int(stat[2]), int(stat[3])), int(stat[4])
+        if found is None:
+            if not is_open(box, area, shape) and area <= room_area:
+                found = (k, comp, box, area)
             continue
-        if (k, comp) in done:
-            return (y, x, np.zeros((0, 0), bool))
-        done.add((k, comp))
-        pad = int(np.ceil(radius)) + 1
-        by0, bx0 = max(0, y - pad), max(0, x - pad)
-        by1, bx1 = min(shape[0], y + h + pad), min(shape[1], x + w + pad)
-        core = labels[by0:by1, bx0:bx1] != comp
-        grown = cv2.distanceTransform(core.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius + 1.0
-        log.debug("flats: hint blob sealed at gap radius %.1f (component of %d px)", radius, area)
-        return (by0, bx0, grown)
-    return None
+        if is_open(box, area, shape) or area >= SPLIT_RATIO * found[3]:
+            break
+        found = (k, comp, box, area)
+    if found is None:
+        return None
+    k, comp, (x, y, w, h), area = found
+    if (k, comp) in done:
+        return (y, x, np.zeros((0, 0), bool))
+    done.add((k, comp))
+    radius = levels.radii[k]
+    labels, _ = levels.level(k)
+    pad = int(np.ceil(radius)) + 1
+    by0, bx0 = max(0, y - pad), max(0, x - pad)
+    by1, bx1 = min(shape[0], y + h + pad), min(shape[1], x + w + pad)
+    core = labels[by0:by1, bx0:bx1] != comp
+    grown = cv2.distanceTransform(core.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius + 1.0
+    log.debug("flats: hint blob sealed at gap radius %.1f (room of %d px)", radius, area)
+    return (by0, bx0, grown)
 
 
 def _near_claim(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], near: float) -> tuple[int, int, np.ndarray]:

@@ -1,9 +1,9 @@
 """Smooth split of one region between several hint colours (a step of :mod:`core.flats`).
 
-The region is flooded from its seeds by a watershed whose elevation is the line's darkness (so the
-split follows faint lines) plus the Euclidean distance to the nearest seed (so on blank paper the
-fronts advance as circles and meet along the Voronoi bisectors of the seeds: no axis-aligned blocks,
-whatever the watershed's queue order on a plateau). Regions larger than ``WS_MAX_PIXELS`` are flooded
+A watershed on the line's darkness decides which seeds own each stretch of paper between faint
+lines (so the split follows them); within a stretch, blank paper goes to the nearest seed
+(Euclidean Voronoi: smooth bisectors, no axis-aligned blocks from the watershed's queue order on a
+plateau). Regions larger than ``WS_MAX_PIXELS`` are flooded
 at a reduced scale; the labels are then brought back to full resolution as smoothed per-colour
 masks (Gaussian, bilinear upsampling, arg-max), so the boundary is smooth at any page size.
 """
@@ -21,8 +21,8 @@ __all__ = ["split_region", "WS_MAX_PIXELS"]
 WS_MAX_PIXELS = 1 << 20
 #: Elevation span (of 0..254) of the line's darkness in the watershed (faint lines hold fronts back).
 DARKNESS_SPAN = 100.0
-#: Elevation span of the distance to the nearest seed (normalised by the region's largest distance).
-DISTANCE_SPAN = 150.0
+#: Line level (uint8) below which a pixel is a faint line separating zones of blank paper.
+FAINT_LEVEL = 230
 #: Sigma, in pixels of the (reduced) watershed grid, of the smoothing of the label boundaries.
 SMOOTH_SIGMA = 1.0
 
@@ -58,28 +58,45 @@ def split_region(inside: np.ndarray, seeds: np.ndarray, line8: np.ndarray) -> np
 
 def _flood(inside: np.ndarray, line8: np.ndarray, ys: np.ndarray, xs: np.ndarray, marks: np.ndarray,
            k: int) -> np.ndarray:
-    """Watershed of the seeds ``marks`` (1..k) at (ys, xs) over ``inside``; (h, w) int32 in 1..k
-    everywhere (pixels the flood did not reach take the label of the nearest labelled pixel)."""
+    """Labels 1..k of every pixel of the box from the seeds ``marks`` at (ys, xs) over ``inside``.
+
+    A watershed on the line's darkness decides which seeds each stretch of paper between faint
+    lines belongs to; within such a stretch ("zone": 4-connected paper lighter than ``FAINT_LEVEL``)
+    each pixel takes the nearest (Euclidean) of the seeds whose colour has a seed in the zone, so
+    blank paper is split along the seeds' Voronoi bisectors, smooth and unbiased. Zones with no
+    seed keep the watershed's label.
+    """
     sh, sw = inside.shape
     sentinel = k + 1
     markers = np.full((sh + 2, sw + 2), sentinel, np.int32)  # 1-px frame: watershed overwrites it
     markers[1:-1, 1:-1][inside] = 0
     markers[ys + 1, xs + 1] = marks
-    seed_free = (markers[1:-1, 1:-1] <= 0) | (markers[1:-1, 1:-1] == sentinel)
-    dist = cv2.distanceTransform(seed_free.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    far = float(dist[inside].max()) if inside.any() else 1.0
-    elevation = (255.0 - line8.astype(np.float32)) * np.float32(DARKNESS_SPAN / 255.0)
-    elevation += dist * np.float32(DISTANCE_SPAN / max(far, 1.0))
     grey = np.full((sh + 2, sw + 2), 255, np.uint8)
-    grey[1:-1, 1:-1] = np.clip(elevation, 0, 254).astype(np.uint8)
-    grey[1:-1, 1:-1][~inside] = 255
+    dark = (255.0 - line8.astype(np.float32)) * np.float32(DARKNESS_SPAN / 255.0)
+    grey[1:-1, 1:-1] = np.where(inside, dark, 255).astype(np.uint8)
     cv2.watershed(cv2.merge([grey, grey, grey]), markers)
     result = markers[1:-1, 1:-1]
     good = (result > 0) & (result < sentinel)
     _, nearest = cv2.distanceTransformWithLabels(
         (~good).view(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
     )
-    return result[good][nearest - 1]
+    shed = result[good][nearest - 1]
+    best = np.full((sh, sw), np.inf, np.float32)
+    voronoi = np.zeros((sh, sw), np.int32)
+    for j in range(1, k + 1):
+        free = np.ones((sh, sw), np.uint8)
+        free[ys[marks == j], xs[marks == j]] = 0
+        d = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        closer = d < best
+        np.copyto(best, d, where=closer)
+        voronoi[closer] = j
+    paper = (inside & (line8 >= FAINT_LEVEL)).view(np.uint8)
+    _, zones = cv2.connectedComponents(paper, connectivity=4)
+    allowed = np.zeros((int(zones.max()) + 1, k + 1), bool)
+    allowed[zones[ys, xs], marks] = True
+    allowed[0] = False
+    ok = allowed[zones, voronoi]
+    return np.where(ok, voronoi, shed).astype(np.int32)
 
 
 def _upsample_labels(labels: np.ndarray, k: int, f: int, shape: tuple[int, int], colours: np.ndarray) -> np.ndarray:
