@@ -291,11 +291,11 @@ def _assign_colours(
         inside = regions[box] == r
         seeds = np.where(inside, seed_index[box], 0)
         if is_large(int(stats[r, 4]), shape):
-            claims = open_claims(inside, (y0, x0), seeds, levels, shape, is_open((x0, y0, bw, bh), int(stats[r, 4]), shape))
-            inside = claims > 0
-            seeds = np.where(inside, seeds, 0)
-            if not (seeds > 0).any():
-                seeds = claims
+            open_ = is_open((x0, y0, bw, bh), int(stats[r, 4]), shape)
+            claims = open_claims(inside, (y0, x0), seeds, levels, shape, open_)
+            _split_claims(claims, seeds, line8[box])
+            np.copyto(fill[box], claims, where=claims > 0)
+            continue
         if len(np.unique(seeds[seeds > 0])) > 1:
             result = split_region(inside, seeds, line8[box])
         else:
@@ -322,6 +322,29 @@ def _mark_open_paper(fill: np.ndarray, regions: np.ndarray, stats: np.ndarray, p
     lut[open_ids] = True
     fill[lut[regions] & (fill == 0)] = paper
     return palette
+
+
+def _split_claims(claims: np.ndarray, seeds: np.ndarray, line8: np.ndarray) -> None:
+    """Split, in place, each connected piece of a large region's claims (int32 colour index, 0 =
+    unclaimed) that holds several colours between the seeds in it (see :func:`split_region`)."""
+    n, pieces, st, _ = cv2.connectedComponentsWithStats((claims > 0).view(np.uint8), connectivity=4,
+                                                        ltype=cv2.CV_32S)
+    ys, xs = np.nonzero(claims)
+    sy, sx = np.nonzero(seeds)
+    ys, xs = np.r_[ys, sy], np.r_[xs, sx]
+    colour = np.r_[claims[claims > 0], seeds[sy, sx]].astype(np.int64)
+    piece = pieces[ys, xs].astype(np.int64)
+    k = int(colour.max()) + 1 if len(colour) else 1
+    pairs = np.unique(piece[piece > 0] * k + colour[piece > 0])
+    multi = np.flatnonzero(np.bincount(pairs // k, minlength=n) > 1).tolist()
+    for p in multi:
+        x0, y0, bw, bh = _box(st[p])
+        box = np.s_[y0 : y0 + bh, x0 : x0 + bw]
+        inside = pieces[box] == p
+        sub = np.where(inside, seeds[box], 0)
+        if not (sub > 0).any() or len(np.unique(sub[sub > 0])) < 2:
+            sub = np.where(inside, claims[box], 0)
+        np.copyto(claims[box], split_region(inside, sub, line8[box]), where=inside)
 
 
 def _box(stat: np.ndarray) -> tuple[int, int, int, int]:

@@ -122,31 +122,43 @@ def open_claims(
     y0, x0 = origin
     area = int(inside.sum())
     claims = np.zeros((h, w), np.int32)
-    sy, sx = np.nonzero(seeds)
-    sc = seeds[sy, sx]
+    blobs = _seed_blobs(seeds)
     near = max(2.0, NEAR_FRAC * min(shape))
-    for colour in np.unique(sc):
-        cy, cx = sy[sc == colour], sx[sc == colour]
-        by0, bx0 = int(cy.min()), int(cx.min())
-        mask = np.zeros((int(cy.max()) - by0 + 1, int(cx.max()) - bx0 + 1), np.uint8)
-        mask[cy - by0, cx - bx0] = 1
-        n, blobs, blob_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        if blob_stats[1:, cv2.CC_STAT_AREA].max() >= COVER_FRAC * area:  # one stroke covers enough
-            claims[inside & (claims == 0)] = colour
+    broad = {c for c, ys, _ in blobs if len(ys) >= COVER_FRAC * area}  # one stroke covers enough
+    for colour in sorted(broad):
+        claims[inside & (claims == 0)] = colour
+    done: set[tuple[int, int, int]] = set()
+    whole: set[int] = set(broad)
+    for colour, ys, xs in blobs:
+        if colour in whole:
             continue
-        done: set[tuple[int, int]] = set()
-        for b in range(1, n):
-            bx, by, bw, bh = (int(v) for v in blob_stats[b, :4])
-            ys, xs = np.nonzero(blobs[by : by + bh, bx : bx + bw] == b)
-            ys, xs = ys + by + by0, xs + bx + bx0
-            mine = _sealed_claim(ys + y0, xs + x0, levels, shape, done, ROOM_FRAC * area)
-            if mine is None and not open_:  # a closed outline holds: the blob takes the whole region
-                claims[inside & (claims == 0)] = colour
-                break
-            if mine is None:
-                mine = _near_claim(ys + y0, xs + x0, shape, near)
-            _paint(claims, inside, mine, origin, colour)
+        ys, xs = ys + y0, xs + x0
+        mine = _sealed_claim(ys, xs, levels, shape, done, ROOM_FRAC * area, colour)
+        if mine is None and not open_:  # a closed outline holds: the blob takes the whole region
+            claims[inside & (claims == 0)] = colour
+            whole.add(colour)
+            continue
+        if mine is None:
+            mine = _near_claim(ys, xs, shape, near)
+        _paint(claims, inside, mine, origin, colour)
     return claims
+
+
+def _seed_blobs(seeds: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(colour, ys, xs) of each connected (8-) blob of seed pixels of one colour, in ``seeds``' box;
+    touching blobs of different colours are found together and told apart by colour."""
+    sy, sx = np.nonzero(seeds)
+    y0, x0 = int(sy.min()), int(sx.min())
+    crop = seeds[y0 : int(sy.max()) + 1, x0 : int(sx.max()) + 1]
+    _, blob_map = cv2.connectedComponents((crop > 0).view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    blob = blob_map[sy - y0, sx - x0].astype(np.int64)
+    colour = seeds[sy, sx].astype(np.int64)
+    key = blob * (int(colour.max()) + 1) + colour
+    order = np.argsort(key, kind="stable")
+    key, sy, sx, colour = key[order], sy[order], sx[order], colour[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], len(key)]
+    return [(int(colour[a]), sy[a:b], sx[a:b]) for a, b in zip(starts, ends)]
 
 
 def _blob_component(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, k: int) -> tuple[int, np.ndarray] | None:
@@ -161,7 +173,8 @@ def _blob_component(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, k: int)
 
 
 def _sealed_claim(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, shape: tuple[int, int],
-                  done: set[tuple[int, int]], room_area: float) -> tuple[int, int, np.ndarray] | None:
+                  done: set[tuple[int, int, int]], room_area: float, colour: int,
+                  ) -> tuple[int, int, np.ndarray] | None:
     """The room the blob at page pixels (ys, xs) sits in, grown back by its gap radius: (y, x, mask)
     on the page; an empty mask when an already claimed room; None when the blob stays open (or
     reaches the ink) at every radius.
@@ -186,9 +199,9 @@ def _sealed_claim(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, shape: tu
     if found is None:
         return None
     k, comp, (x, y, w, h), area = found
-    if (k, comp) in done:
+    if (k, comp, colour) in done:
         return (y, x, np.zeros((0, 0), bool))
-    done.add((k, comp))
+    done.add((k, comp, colour))
     radius = levels.radii[k]
     labels, _ = levels.level(k)
     pad = int(np.ceil(radius)) + 1

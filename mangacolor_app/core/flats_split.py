@@ -23,7 +23,7 @@ WS_MAX_PIXELS = 1 << 20
 DARKNESS_SPAN = 100.0
 #: Line level (uint8) below which a pixel is a faint line separating zones of blank paper.
 FAINT_LEVEL = 230
-#: Sigma, in pixels of the (reduced) watershed grid, of the smoothing of the label boundaries.
+#: Sigma, in pixels of the reduced grid, of the smoothing of the label boundaries before upsampling.
 SMOOTH_SIGMA = 1.0
 
 
@@ -101,6 +101,8 @@ def _flood(inside: np.ndarray, line8: np.ndarray, ys: np.ndarray, xs: np.ndarray
 
 def _upsample_labels(labels: np.ndarray, k: int, f: int, shape: tuple[int, int], colours: np.ndarray) -> np.ndarray:
     """Smoothed arg-max of the per-label masks, upsampled by ``f`` to ``shape``; returns colour indices."""
+    if f == 1:  # full resolution: the Voronoi bisectors are already smooth
+        return colours[labels - 1]
     h, w = shape
     best = np.zeros((h, w), np.uint8)
     arg = np.zeros((h, w), np.int32)

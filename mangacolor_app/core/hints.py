@@ -218,8 +218,10 @@ def paper_key_mask(hints: np.ndarray) -> np.ndarray:
     """(H, W) bool: the pixels of a float hint layer (H, W, 4) in [0, 1] holding the Paper key
     (:data:`PAPER_KEY_RGBA8` at 8-bit precision). Raises HintError for a malformed layer."""
     hints = _check_hints(hints)
-    alpha8 = np.rint(hints[..., 3] * 255.0)
-    mask = alpha8 == PAPER_KEY_RGBA8[3]
+    alpha = hints[..., 3]
+    level = PAPER_KEY_RGBA8[3]
+    mask = alpha > np.float32((level - 0.5) / 255.0)
+    mask &= alpha < np.float32((level + 0.5) / 255.0)
     if mask.any():
         mask &= (hints[..., :3] >= 254.5 / 255.0).all(axis=2)
     return mask
