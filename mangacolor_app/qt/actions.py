@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_actions"]
 
-_TOOL_KEYS = {"brush": "B", "eraser": "E", "eyedropper": "I", "fill": "G"}
+_TOOL_KEYS = {"brush": "B", "eraser": "E", "paper": "P", "eyedropper": "I", "fill": "G"}
 
 
 def _action(win: MainWindow, text: str, slot: Callable[..., object], keys: str | list[str] | None = None,
@@ -144,7 +144,7 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
         actions.update(part(win))
     toolbar = QToolBar("Tools", win)
     toolbar.setObjectName("MainToolbar")
-    for key in ("open", "save", "undo", "redo", None, "tool_brush", "tool_eraser", "tool_eyedropper", "tool_fill",
+    for key in ("open", "save", "undo", "redo", None, "tool_brush", "tool_eraser", "tool_paper", "tool_eyedropper", "tool_fill",
                 None, "fit", "colorize", "export"):
         if key is None:
             toolbar.addSeparator()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mangacolor_app.core.hints import PAPER_KEY_RGBA8
+
 __all__ = ["TILE", "Patch", "BrushParams", "Stroke", "composite", "fill_mask", "fill_patch"]
 
 TILE = 64
@@ -32,6 +34,7 @@ class BrushParams:
     opacity: float = 1.0
     color: tuple[int, int, int] = (230, 80, 80)
     erase: bool = False
+    paper: bool = False  # the Paper ("keep blank") key: hard-edged, exactly core.hints.PAPER_KEY_RGBA8
 
 
 def _dab_alpha(radius: float, hardness: float, cx: float, cy: float, x0: int, y0: int,
@@ -51,6 +54,8 @@ def composite(before: np.ndarray, mask: np.ndarray, params: BrushParams) -> np.n
     Painting is straight-alpha "over" with ``params.opacity``; erasing scales alpha down. Pixels
     where ``mask`` is 0 are returned unchanged (byte-exact).
     """
+    if params.paper:  # exact key bytes where the dab covers at least half a pixel (no blending)
+        return np.where((mask >= 0.5)[..., None], np.asarray(PAPER_KEY_RGBA8, np.uint8), before)
     src_a = mask * np.float32(params.opacity)
     dst = before.astype(np.float32) / 255.0
     out = dst.copy()

@@ -61,7 +61,8 @@ class ToolOptionsDock(QDockWidget):
         self.sync()
 
     def _name(self) -> str:
-        return "eraser" if self.tools.current.name == "eraser" else "brush"
+        name = self.tools.current.name
+        return name if name in ("eraser", "paper") else "brush"
 
     def _set(self, **values: float) -> None:
         self.tools.set_param(self._name(), **values)

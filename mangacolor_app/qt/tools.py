@@ -1,4 +1,4 @@
-"""Hint tools (brush, eraser, eyedropper, fill) and the controller holding the current tool state.
+"""Hint tools (brush, eraser, paper, eyedropper, fill) and the controller holding the current tool state.
 
 Tools receive page coordinates (floats, pixels) and a pen pressure in [0, 1] from the canvas;
 painting itself is numpy (:mod:`mangacolor_app.qt.painting`), undo goes through the document.
@@ -20,7 +20,7 @@ __all__ = ["Tool", "BrushTool", "EyedropperTool", "FillTool", "ToolController", 
 
 logger = logging.getLogger(__name__)
 
-TOOL_NAMES = ("brush", "eraser", "eyedropper", "fill")
+TOOL_NAMES = ("brush", "eraser", "paper", "eyedropper", "fill")
 PICK_SOURCES = ("result", "hints", "sketch")
 MIN_SIZE, MAX_SIZE = 1.0, 500.0
 
@@ -50,18 +50,21 @@ class Tool:
 
 
 class BrushTool(Tool):
-    """Soft round brush (or eraser) on the hint layer; one undo step per stroke."""
+    """Soft round brush, eraser, or Paper brush (marks areas that must stay blank paper: the
+    ``core.hints.PAPER_KEY_RGBA8`` key, hard-edged) on the hint layer; one undo step per stroke."""
 
-    def __init__(self, ctl: ToolController, erase: bool) -> None:
+    def __init__(self, ctl: ToolController, erase: bool, paper: bool = False) -> None:
         super().__init__(ctl)
         self.erase = erase
-        self.name = "eraser" if erase else "brush"
+        self.paper = paper and not erase
+        self.name = "eraser" if erase else ("paper" if self.paper else "brush")
         self._stroke: Stroke | None = None
 
     def press(self, pos: QPointF, pressure: float) -> None:  # noqa: D102
         if not self.doc.has_page:
             return
-        params = replace(self.ctl.params_for(self.name), color=self.ctl.color_rgb(), erase=self.erase)
+        params = replace(self.ctl.params_for(self.name), color=self.ctl.color_rgb(), erase=self.erase,
+                         paper=self.paper)
         self._stroke = Stroke(self.doc.hints, params)
         self.doc.notify_hints(self._stroke.line_to(pos.x(), pos.y(), pressure))
 
@@ -73,8 +76,9 @@ class BrushTool(Tool):
         stroke, self._stroke = self._stroke, None
         if stroke is None:
             return
-        self.doc.push_hint_edit(stroke.patches(), "Erase" if self.erase else "Brush stroke")
-        if not self.erase:
+        label = "Erase" if self.erase else ("Paper stroke" if self.paper else "Brush stroke")
+        self.doc.push_hint_edit(stroke.patches(), label)
+        if not self.erase and not self.paper:
             self.doc.push_recent_color(self.ctl.color.name())
         self.ctl.stroke_finished.emit()
 
@@ -131,9 +135,11 @@ class ToolController(QObject):
         self.doc = doc
         self.color = QColor(230, 80, 80)
         self.pick_source = "result"
-        self._params = {"brush": BrushParams(), "eraser": BrushParams(size=40.0, hardness=0.8)}
+        self._params = {"brush": BrushParams(), "eraser": BrushParams(size=40.0, hardness=0.8),
+                        "paper": BrushParams(size=40.0, hardness=1.0)}
         self._tools: dict[str, Tool] = {
             "brush": BrushTool(self, erase=False), "eraser": BrushTool(self, erase=True),
+            "paper": BrushTool(self, erase=False, paper=True),
             "eyedropper": EyedropperTool(self), "fill": FillTool(self),
         }
         self.current = self._tools["brush"]
@@ -149,7 +155,7 @@ class ToolController(QObject):
             self.tool_changed.emit(name)
 
     def params_for(self, name: str) -> BrushParams:
-        """Brush parameters of the brush or the eraser (other tools use the brush's)."""
+        """Brush parameters of the brush, the eraser or the Paper brush (other tools use the brush's)."""
         return self._params.get(name, self._params["brush"])
 
     def set_param(self, name: str, **values: float) -> None:
