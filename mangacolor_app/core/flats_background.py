@@ -38,7 +38,7 @@ BG_AREA_FRAC = 0.05
 #: Share of an open region a colour's hint pixels must cover for the colour to take all of it.
 COVER_FRAC = 0.01
 #: Largest ink gap radius (fraction of the page's short side) tried when closing gaps around a hint.
-MAX_GAP_FRAC = 0.015
+MAX_GAP_FRAC = 0.04
 #: Largest share of its region a room sealed off by a larger gap radius may have.
 ROOM_FRAC = 0.5
 #: A room that a larger gap radius splits to under this share of its area was two rooms joined by a gap.
@@ -72,17 +72,47 @@ class OpenRegions:
     barrier: np.ndarray
     radii: list[float]
     _dist: np.ndarray | None = None
-    _cache: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _cache: dict[int, tuple[np.ndarray, np.ndarray, int]] = field(default_factory=dict)
 
-    def level(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels (H, W) int32, stats (N, 5)) of the paper farther than ``radii[k]`` from the ink."""
+    def level(self, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(labels int32, stats (N, 5), f) of the paper farther than ``radii[k]`` from the ink.
+
+        Radii of 4 px and more are labelled on a grid of f x f cells (f = radius // 2; a cell is free
+        when every cell holding ink is more than the radius away, counted conservatively in cells):
+        ``labels`` is that grid, ``stats`` are in page pixels (boxes clipped to the page).
+        """
         if k not in self._cache:
-            if self._dist is None:
-                self._dist = cv2.distanceTransform((self.barrier == 0).view(np.uint8), cv2.DIST_L2, 5)
-            free = (self._dist > self.radii[k]).view(np.uint8)
+            radius = self.radii[k]
+            f = max(1, int(radius // 2))
+            if f == 1:
+                if self._dist is None:
+                    self._dist = cv2.distanceTransform((self.barrier == 0).view(np.uint8), cv2.DIST_L2, 5)
+                dist = self._dist
+            else:  # cells with ink = max-pool; a cell is free when its cell distance to ink leaves the radius
+                h, w = self.barrier.shape
+                hc, wc = -(-h // f), -(-w // f)
+                padded = cv2.copyMakeBorder(self.barrier, 0, hc * f - h, 0, wc * f - w, cv2.BORDER_CONSTANT, value=0)
+                cells = padded.reshape(hc, f, wc * f).max(axis=1).reshape(hc, wc, f).max(axis=2)
+                dist = (cv2.distanceTransform((cells == 0).view(np.uint8), cv2.DIST_L2, 5) - 1.0) * f
+            free = (dist > radius).view(np.uint8)
             _, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4, ltype=cv2.CV_32S)
-            self._cache[k] = (labels, stats)
+            if f > 1:
+                stats = stats.astype(np.int64) * np.array([f, f, f, f, f * f])
+                h, w = self.barrier.shape
+                stats[:, 2] = np.minimum(stats[:, 2], w - stats[:, 0])
+                stats[:, 3] = np.minimum(stats[:, 3], h - stats[:, 1])
+            self._cache[k] = (labels, stats, f)
         return self._cache[k]
+
+    def component_mask(self, k: int, comp: int, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+        """(y1 - y0, x1 - x0) bool: the pixels of page box [y0:y1, x0:x1] in component ``comp`` of level ``k``."""
+        labels, _, f = self.level(k)
+        if f == 1:
+            return labels[y0:y1, x0:x1] == comp
+        cy0, cx0 = y0 // f, x0 // f
+        cells = labels[cy0 : -(-y1 // f), cx0 : -(-x1 // f)] == comp
+        full = np.repeat(np.repeat(cells, f, axis=0), f, axis=1)
+        return full[y0 - cy0 * f : y1 - cy0 * f, x0 - cx0 * f : x1 - cx0 * f]
 
 
 def gap_radii(base: float, short_side: int) -> list[float]:
@@ -163,8 +193,8 @@ def _seed_blobs(seeds: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
 
 def _blob_component(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, k: int) -> tuple[int, np.ndarray] | None:
     """(component id, its stats row) holding most of the blob at gap level ``k``; None if on ink."""
-    labels, stats = levels.level(k)
-    hit = labels[ys, xs]
+    labels, stats, f = levels.level(k)
+    hit = labels[ys // f, xs // f]
     hit = hit[hit > 0]
     if len(hit) == 0:
         return None
@@ -203,11 +233,10 @@ def _sealed_claim(ys: np.ndarray, xs: np.ndarray, levels: OpenRegions, shape: tu
         return (y, x, np.zeros((0, 0), bool))
     done.add((k, comp, colour))
     radius = levels.radii[k]
-    labels, _ = levels.level(k)
     pad = int(np.ceil(radius)) + 1
     by0, bx0 = max(0, y - pad), max(0, x - pad)
     by1, bx1 = min(shape[0], y + h + pad), min(shape[1], x + w + pad)
-    core = labels[by0:by1, bx0:bx1] != comp
+    core = ~levels.component_mask(k, comp, by0, bx0, by1, bx1)
     grown = cv2.distanceTransform(core.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius + 1.0
     log.debug("flats: hint blob sealed at gap radius %.1f (room of %d px)", radius, area)
     return (by0, bx0, grown)
