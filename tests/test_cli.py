@@ -145,3 +145,25 @@ def test_unhinted_option(tiny_onnx_model: Path, tmp_path: Path, capsys: pytest.C
     assert np.abs(got - ref).max() <= 2
     rc = main(["colorize", str(src), "-o", str(out), "--unhinted", "1.5", "--model", str(tiny_onnx_model)])
     assert rc == 2 and "between 0 and 1" in capsys.readouterr().err
+
+
+def test_hints_png_paper_key_keeps_region_blank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI hints PNG carries the Paper key RGBA (255, 255, 255, 254): that room stays paper."""
+    page = np.full((90, 120), 255, np.uint8)
+    page[5:85, 5:8] = page[5:85, 112:115] = page[5:8, 5:115] = page[82:85, 5:115] = 0
+    page[5:85, 59:62] = 0  # two rooms
+    src = tmp_path / "page.png"
+    Image.fromarray(page).save(src)
+    hints = np.zeros((90, 120, 4), np.uint8)
+    hints[40:50, 20:30] = (200, 30, 30, 255)
+    hints[40:50, 80:90] = (200, 30, 30, 255)
+    hints[30:60, 85:100] = (255, 255, 255, 254)  # Paper key over the right room's hint
+    Image.fromarray(hints, "RGBA").save(tmp_path / "hints.png")
+    out = tmp_path / "flats.png"
+    rc = main(["colorize", str(src), "-o", str(out), "--hints", str(tmp_path / "hints.png"), "--flats-only",
+               "--no-ink"])
+    assert rc == 0, capsys.readouterr().err
+    with Image.open(out) as im:
+        flats = np.asarray(im.convert("RGBA"))
+    assert tuple(flats[20, 30, :3]) == (200, 30, 30) and flats[20, 30, 3] == 255
+    assert flats[20, 90, 3] == 0 and flats[70, 70, 3] == 0

@@ -153,3 +153,24 @@ def test_white_hints_stay_colour_hints() -> None:
     flats = compute_flats(line, white)
     assert (flats[30:34, 30:34] == 1).all()  # filled white (alpha 1), not kept as paper
     assert not paper_mask(flats)[30:34, 30:34].any()
+
+
+@pytest.mark.parametrize("strength", [0.25, 1.0])
+def test_gate_keeps_no_model_colour_on_paper(strength: float) -> None:
+    """The model input's gate is 0 where the flats keep paper (Paper key, page background)."""
+    from mangacolor_app.core.model_inputs import ModelInputBuilder
+    from mangacolor_app.inference.planes import gate_plane
+
+    line, hints = _page(200, 300)
+    cv2.rectangle(line, (20, 20), (140, 180), 0.0, 3)
+    cv2.rectangle(line, (160, 20), (280, 180), 0.0, 3)
+    cv2.circle(hints, (80, 100), 6, RED, -1)
+    cv2.circle(hints, (220, 100), 6, PAPER, -1)
+    builder = ModelInputBuilder(line, hints, ["line", "hint_rgb", "hint_mask", "flats_rgb", "flats_mask"])
+    assert builder.flats is not None
+    paper = paper_mask(builder.flats)
+    assert paper[100, 220] and paper[5, 5] and not paper[100, 80]
+    out = np.empty((1, 200, 300), np.float32)
+    gate_plane(builder, hints, None, strength)(slice(0, 200), slice(0, 300), out)
+    assert (out[0][paper] == 0).all()
+    assert out[0][100, 80] == pytest.approx(1.0)

@@ -28,6 +28,7 @@ from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import ModelError, TilingError
+from mangacolor_app.core.flats import paper_mask
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
 from mangacolor_app.core.resize import fit_shape, fit_within
@@ -272,7 +273,8 @@ class Colorizer:
             extra.append(ModelInputBuilder(builder.line, None, ["line"]).read_planes)
             ink = n_in
         gate = None
-        if strength < 1.0:
+        page_flats_layer = builder.flats if builder.flats is not None else flats
+        if strength < 1.0 or (page_flats_layer is not None and paper_mask(page_flats_layer).any()):
             extra.append(gate_plane(builder, hints, flats, strength, compact=line.size > _COMPACT_PIXELS))
             gate = n_in + len(extra) - 1
         reader = builder.read_region if not extra else reader_with_planes(builder, extra)
