@@ -13,7 +13,7 @@ token               width  content (all float32 in [0, 1])
 ``hint_mask``       1      1 where hinted (alpha > 0), else 0
 ``hint_blur_rgb``   3      normalised-convolution blurred hint colour (``core.hints.encode_hint_blur``)
 ``hint_blur_conf``  1      its confidence
-``flats_rgb``       3      region-exact flat fill from ``core.flats.compute_flats`` (premultiplied)
+``flats_rgb``       3      region-exact flat fill from ``core.flats.page_flats`` (premultiplied)
 ``flats_mask``      1      1 where a hinted region reaches
 ==================  =====  ==========================================================================
 
@@ -163,9 +163,9 @@ class ModelInputBuilder:
         if wanted & set(_FLATS_TOKENS):
             flats = self._check_layer(flats, "flats layer")
             if flats is None and self.hints is not None:
-                from mangacolor_app.core.flats import compute_flats
+                from mangacolor_app.core.flats import page_flats
 
-                flats = compute_flats(_as_float01(self.line), _as_float01(self.hints))
+                flats = page_flats(_as_float01(self.line), _as_float01(self.hints), None)  # the app's fill
             if flats is not None:
                 self._flats = np.asarray(flats, dtype=store)
 
