@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mangacolor_app.core import flats_split
-from mangacolor_app.core.flats import compute_flats, paper_mask
+from mangacolor_app.core.flats import compute_flats, default_gap_px, paper_mask
 from mangacolor_app.core.flats_background import NEAR_FRAC
 from mangacolor_app.core.hints import PAPER_KEY_RGBA8, colour_hint_mask, paper_key_mask
 
@@ -44,13 +44,16 @@ def test_six_px_gap_beside_background_leaves_background_paper() -> None:
     assert paper_mask(flats)[outside].mean() > 0.99  # the background is kept as paper
 
 
-def test_gap_leaks_without_the_rule() -> None:
-    """Sanity: the same page with the gap closing of the old fill only (gap 2 px) does leak."""
-    line, hints = _page()
-    (cx, cy), r = _outline_with_gap(line, 6)
-    cv2.circle(hints, (cx - 40, cy), 8, RED, -1)
-    labels = cv2.connectedComponents((line > 0.5).view(np.uint8), connectivity=4)[1]
-    assert labels[cy, cx] == labels[5, 5]  # the outline is really open
+def test_gap_stays_open_after_default_gap_closing() -> None:
+    """Sanity of the page above: after the default gap closing a plain paint bucket from the hint
+    would still reach the page background (the 6 px gap is wider than the default gap)."""
+    line, _ = _page()
+    (cx, cy), _ = _outline_with_gap(line, 6)
+    radius = int(np.ceil(default_gap_px(*line.shape) / 2))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    closed = cv2.dilate((line < 0.5).view(np.uint8), kernel)
+    labels = cv2.connectedComponents((closed == 0).view(np.uint8), connectivity=4)[1]
+    assert labels[cy, cx - 40] == labels[5, 5] != 0
 
 
 def test_stray_hint_on_background_colours_a_bounded_neighbourhood() -> None:

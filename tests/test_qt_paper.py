@@ -15,7 +15,6 @@ from mangacolor_app.core.export import ExportLayers, export_page
 from mangacolor_app.core.flats import compute_flats, paper_mask
 from mangacolor_app.core.hints import PAPER_KEY_RGBA8, paper_key_mask
 from mangacolor_app.qt.main_window import MainWindow
-
 from tests.test_qt_window import answers, make_window, open_page, paint_line, write_page  # noqa: F401
 
 
@@ -30,7 +29,7 @@ def paper_line(qtbot, win: MainWindow, y: int) -> None:  # type: ignore[no-untyp
     qtbot.mouseRelease(win.canvas, Qt.MouseButton.LeftButton, pos=QPoint(90, y))
 
 
-def test_paper_brush_round_trip(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_paper_brush_round_trip(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     win = make_window()
     open_page(qtbot, win, write_page(tmp_path / "page.png"))
     paint_line(qtbot, win, 40, QColor(200, 100, 50))

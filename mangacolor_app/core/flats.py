@@ -25,11 +25,17 @@ import cv2
 import numpy as np
 
 from mangacolor_app.core.errors import HintError
-from mangacolor_app.core.flats_background import OpenRegions, gap_radii, is_large, is_open, open_claims
+from mangacolor_app.core.flats_background import (
+    OpenRegions,
+    gap_radii,
+    is_large,
+    is_open,
+    open_claims,
+)
 from mangacolor_app.core.flats_split import split_region
 from mangacolor_app.core.hints import paper_key_mask
 
-__all__ = ["compute_flats", "flats_composite", "default_gap_px", "page_flats", "paper_mask", "PAPER_ROW"]
+__all__ = ["PAPER_ROW", "compute_flats", "default_gap_px", "flats_composite", "page_flats", "paper_mask"]
 
 log = logging.getLogger(__name__)
 

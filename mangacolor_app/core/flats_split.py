@@ -15,7 +15,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["split_region", "WS_MAX_PIXELS"]
+__all__ = ["WS_MAX_PIXELS", "split_region"]
 
 #: Regions whose bounding box has more pixels are split at a reduced scale.
 WS_MAX_PIXELS = 1 << 20
