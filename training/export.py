@@ -6,11 +6,14 @@ the manifest JSON in the metadata key ``mangacolor_manifest``. The receptive rad
 are measured with ``core.receptive`` on the exported onnxruntime session, and the ONNX output is
 compared with torch (max abs diff <= 1e-3, or 2e-2 for ``fp16``); a failed check raises ``ModelError``
 and removes the file. The fp16 variant keeps float32 I/O and computes in float16 inside.
+
+Parity and the receptive-field probe run the exported file through the app's own model object
+(``inference.model.OnnxModel``: ranges, output space, clipping as the app does); the manifest is
+``core.manifest.ModelManifest`` and is embedded with ``core.manifest.write_manifest_metadata``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import warnings
@@ -24,20 +27,21 @@ from torch import Tensor, nn
 
 from mangacolor_app.core.atomic import atomic_write
 from mangacolor_app.core.errors import ModelError
+from mangacolor_app.core.manifest import MANIFEST_KEY, ModelManifest, write_manifest_metadata
 from mangacolor_app.core.receptive import MIN_PREFERRED_TILE, measure_receptive_radius, recommended_overlap
 from mangacolor_app.core.receptive import preferred_tile as core_preferred_tile
+from mangacolor_app.inference.model import OnnxModel
 from .checkpoint import load_generator
 from .config import Config
 from .models.unet import UNetGenerator, count_flops_per_mp
 
 __all__ = [
     "MANIFEST_KEY", "PARITY_TOL", "ExportResult", "export_onnx", "export_generator", "build_manifest",
-    "architecture_radius", "onnx_session",
+    "architecture_radius", "load_model",
 ]
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_KEY = "mangacolor_manifest"
 PARITY_TOL = {False: 1e-3, True: 2e-2}
 _HINT_TOKENS = {"hint_rgb", "hint_mask", "hint_blur_rgb", "hint_blur_conf", "flats_rgb", "flats_mask"}
 
@@ -63,14 +67,13 @@ class _Fp16Wrapper(nn.Module):
         return self.g(x.half()).float()
 
 
-def onnx_session(path: str | Path, threads: int = 2) -> Any:
-    """A CPU onnxruntime session for ``path`` (onnxruntime imported lazily: training never needs it)."""
-    import onnxruntime as ort
+def load_model(path: str | Path, manifest: ModelManifest | None = None, *, threads: int = 2) -> OnnxModel:
+    """The app's model object for ``path`` on the CPU (a private session, not the app's cache).
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    Raises:
+        ModelError: the app cannot load the model or read its manifest (names the file).
+    """
+    return OnnxModel.load(path, device="cpu", threads=threads, manifest=manifest, cache=False)
 
 
 def _torch_export(model: nn.Module, in_channels: int, multiple: int, path: Path) -> None:
@@ -84,30 +87,16 @@ def _torch_export(model: nn.Module, in_channels: int, multiple: int, path: Path)
                           dynamic_axes={"input": axes, "output": axes}, opset_version=17, dynamo=False)
 
 
-def _set_metadata(path: Path, manifest: dict[str, Any]) -> None:
-    """Store the manifest JSON under ``mangacolor_manifest`` in the ONNX metadata (rewrites ``path``)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    kept = [p for p in model.metadata_props if p.key != MANIFEST_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    entry = model.metadata_props.add()
-    entry.key, entry.value = MANIFEST_KEY, json.dumps(manifest)
-    onnx.checker.check_model(model)
-    with atomic_write(path) as tmp:
-        onnx.save(model, str(tmp))
-
-
-def _parity(session: Any, g: nn.Module, in_channels: int, multiple: int, fp16: bool) -> float:
-    """Max abs difference between onnxruntime and torch (float32) on two random inputs of odd sizes."""
+def _parity(model: OnnxModel, g: nn.Module, in_channels: int, multiple: int) -> float:
+    """Max abs difference between the app's model object and torch (float32, clipped to [0, 1] as the
+    app clips) on two random inputs of odd sizes."""
     rng = np.random.default_rng(0)
     worst = 0.0
     for h, w in ((3 * multiple, 5 * multiple), (8 * multiple, 4 * multiple)):
         x = rng.uniform(0, 1, (2, in_channels, h, w)).astype(np.float32)
         with torch.no_grad():
-            ref = g(torch.from_numpy(x)).numpy()
-        got = session.run(["output"], {"input": x})[0]
+            ref = np.clip(g(torch.from_numpy(x)).numpy(), 0.0, 1.0)
+        got = model.forward(x)
         if got.shape != ref.shape:
             raise ModelError(f"exported model output shape {got.shape} differs from torch's {ref.shape}")
         worst = max(worst, float(np.abs(got.astype(np.float32) - ref).max()))
@@ -119,12 +108,11 @@ def _probe_size(multiple: int) -> int:
     return max(256, 16 * multiple)
 
 
-def _receptive(session: Any, in_channels: int, multiple: int) -> tuple[int, int]:
-    """(radius, overlap) measured on the onnxruntime session with ``core.receptive``."""
+def _receptive(model: OnnxModel, in_channels: int, multiple: int) -> tuple[int, int]:
+    """(radius, overlap) measured on the app's model object with ``core.receptive``."""
 
     def fn(batch: np.ndarray) -> np.ndarray:
-        out = session.run(["output"], {"input": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
-        return np.asarray(out, np.float32).transpose(0, 2, 3, 1)
+        return model.forward(batch.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
 
     radius = int(measure_receptive_radius(fn, in_channels, _probe_size(multiple), multiple))
     return radius, int(recommended_overlap(radius, multiple))
@@ -194,23 +182,23 @@ def export_generator(g: UNetGenerator, cfg: Config, out: str | Path, *, fp16: bo
     with tempfile.TemporaryDirectory(dir=dst.parent) as tmpdir:
         tmp = Path(tmpdir) / "model.onnx"
         _torch_export(export_model, ref.in_channels, ref.size_multiple, tmp)
-        session = onnx_session(tmp)
-        diff = _parity(session, ref, ref.in_channels, ref.size_multiple, fp16) if check else float("nan")
+        provisional = ModelManifest.from_dict(build_manifest(cfg, ref, radius=0, overlap=0, fp16=fp16, name=name))
+        model = load_model(tmp, provisional)
+        diff = _parity(model, ref, ref.in_channels, ref.size_multiple) if check else float("nan")
         if check and not diff <= PARITY_TOL[fp16]:
             raise ModelError(f"ONNX/torch parity failed: max abs diff {diff:.2e} > {PARITY_TOL[fp16]:.0e}", dst)
-        radius, overlap = _receptive(session, ref.in_channels, ref.size_multiple)
+        radius, overlap = _receptive(model, ref.in_channels, ref.size_multiple)
+        del model
         bound = architecture_radius(cfg)
         if bound > radius:
             logger.info("measured radius %d px < architecture bound %d px: overlap sized for the bound", radius, bound)
             overlap = int(recommended_overlap(bound, ref.size_multiple))
         manifest = build_manifest(cfg, ref, radius=radius, overlap=overlap, fp16=fp16, name=name)
-        _set_metadata(tmp, manifest)
+        write_manifest_metadata(tmp, ModelManifest.from_dict(manifest), check=True)
         with atomic_write(dst) as final:
             final.write_bytes(tmp.read_bytes())
     if check:
-        from mangacolor_app.inference.manifest import read_manifest
-
-        read_manifest(dst)
+        load_model(dst)  # the app reads the embedded manifest and checks the graph against it
     logger.info("exported %s (parity %.2e, radius %d px, overlap %d px)", dst, diff, radius, overlap)
     return ExportResult(dst, manifest, diff)
 

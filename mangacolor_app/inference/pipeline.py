@@ -25,7 +25,7 @@ import numpy as np
 
 from mangacolor_app.core import tiling
 from mangacolor_app.core.blending import blend_margin
-from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
+from mangacolor_app.core.color import rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import ModelError, TilingError
 from mangacolor_app.core.flats import paper_mask
@@ -37,6 +37,7 @@ from mangacolor_app.inference.manifest import (
     read_manifest,
     write_sidecar,
 )
+from mangacolor_app.inference.model import OnnxModel
 from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with_planes
 from mangacolor_app.inference.gpu import fp16_variant
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
@@ -117,35 +118,13 @@ def make_tile_fn(
         session's (N, 3, h, w) output. Batches that are channel-last views of planar (N, C, h, w)
         arrays (as ``ModelInputBuilder.read_region`` returns) reach the session without a copy.
     """
-    lo, hi = manifest.input_range
-    olo, ohi = manifest.output_range
-    # the session's own input type: an fp16 model may keep float32 I/O (training/export.py --fp16 does)
-    inputs = {i.name: i.type for i in session.get_inputs()} if hasattr(session, "get_inputs") else {}
-    wanted = inputs.get(manifest.input_name, "tensor(float16)" if manifest.fp16 else "tensor(float)")
-    dtype = np.float16 if wanted == "tensor(float16)" else np.float32
+    model = OnnxModel(session, manifest, model_path)
     n_in = manifest.in_channels
     ink = ink_index if ink_index is not None else (n_in if ink_plane else None)
 
     def fn(batch: np.ndarray) -> np.ndarray:
-        x = batch[..., :n_in]
-        if (lo, hi) != (0.0, 1.0):
-            x = x * np.float32(hi - lo) + np.float32(lo)
-        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=dtype)  # no copy for planar readers
-        y = session.run([manifest.output_name], {manifest.input_name: nchw})[0]
-        y = np.asarray(y, dtype=np.float32)  # (N, 3, h, w), ORT's own buffer: modified in place
-        if not np.isfinite(y).all():
-            raise ModelError(f"the model {manifest.name!r} returned NaN or infinite values: the model file is "
-                             "broken or does not run correctly on this device; nothing was written", model_path)
-        if not y.flags.writeable:
-            y = y.copy()
-        if (olo, ohi) != (0.0, 1.0):
-            y -= np.float32(olo)
-            y *= np.float32(1.0 / (ohi - olo))
-        if manifest.output_space == "lab":
-            lab = y.transpose(0, 2, 3, 1) * np.array([100.0, 255.0, 255.0], np.float32)
-            lab -= np.array([0.0, 128.0, 128.0], np.float32)
-            y = np.ascontiguousarray(lab_to_rgb(lab).transpose(0, 3, 1, 2), dtype=np.float32)
-        np.clip(y, 0.0, 1.0, out=y)
+        # NCHW view of the channel-last batch: no copy for planar readers
+        y = model.forward(batch[..., :n_in].transpose(0, 3, 1, 2))  # (N, 3, h, w), modified in place
         if gate_index is not None:  # y = a*y + (1-a)*paper
             y -= (1.0 - np.clip(batch[:, None, :, :, gate_index], 0.0, 1.0)) * (y - np.float32(1.0))
         if ink is not None and preserve_ink:  # = core.composite.preserve_ink, strength 1, in NCHW
@@ -196,6 +175,8 @@ class Colorizer:
         if half is not None:  # float32 I/O, half compute: same contract, faster on the GPU
             self.session, self.device_report = get_session(half, device, threads=threads)
             logger.info("running the fp16 variant %s on CUDA", half.name)
+        #: the callable model object (session + manifest) every tile runs through
+        self.model = OnnxModel(self.session, self.manifest, self.model_path, self.device_report)
         self.tile = _round_up(max(int(tile or self.manifest.preferred_tile), m), m)
         self.overlap = _round_up(max(int(self.manifest.overlap if overlap is None else overlap), 0), m)
         if self.overlap >= self.tile:

@@ -267,7 +267,7 @@ _cache_lock = threading.Lock()
 
 
 def get_session(
-    model_path: str | Path, device: str = "auto", *, threads: int | None = None
+    model_path: str | Path, device: str = "auto", *, threads: int | None = None, cache: bool = True
 ) -> tuple[ort.InferenceSession, DeviceReport]:
     """A (cached) inference session for ``model_path`` on ``device`` and the honest device report.
 
@@ -277,6 +277,8 @@ def get_session(
         model_path: the ``.onnx`` file.
         device: "auto", "cpu" or "cuda".
         threads: intra-op threads (default: physical cores).
+        cache: keep and reuse the session (False: a fresh session the caller alone holds, e.g. for a
+            temporary file being exported).
 
     Raises:
         ModelError: the file cannot be loaded by onnxruntime (message names the file).
@@ -289,7 +291,7 @@ def get_session(
         raise ModelError(f"cannot open the model file ({exc.strerror or exc})", path) from exc
     key = (str(path), st.st_size, st.st_mtime_ns, device, threads)
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = _cache.get(key) if cache else None
         if hit is not None:
             return hit
         providers, notice = choose_providers(device)
@@ -308,7 +310,8 @@ def get_session(
             reason = "this onnxruntime build has no CUDA execution provider"
         report = DeviceReport(requested=device, provider=actual, notice=notice, gpu_name=gpu, reason=reason)
         logger.info("device: %s", report.details.replace("\n", "; "))
-        _cache[key] = (sess, report)
+        if cache:
+            _cache[key] = (sess, report)
         return sess, report
 
 
