@@ -5,13 +5,18 @@ Subcommands::
     mangacolor-train fit --config FILE|NAME [--out DIR] [--resume] [--checkpoint CKPT]
     mangacolor-train export CHECKPOINT -o MODEL.onnx [--fp16] [--name NAME]
     mangacolor-train finetune STYLE_FOLDER [--from default|CKPT] [-o NAME] [--steps N] [--freeze-encoder]
+                                           [--progress-json [--samples DIR]]
     mangacolor-train make-pairs OUT_DIR [-n N] [--size S] [--seed K] [--source FOLDER] [--workers W]
     mangacolor-train render-svg SVG_DIR OUT_DIR [--side S] [--exclude NAME ...] [--workers W] [--limit N]
     mangacolor-train eval MODEL.onnx PAIRS_DIR [--limit N]
     mangacolor-train validate MODEL.onnx [MODEL.onnx ...] --art ART_DIR [--strokes N ...] [--unhinted A ...]
     mangacolor-train weights CHECKPOINT -o WEIGHTS.safetensors   (generator-only weights to ship)
 
-``fit`` runs under ``torchrun`` unchanged (DDP). Exit status: 0 success, 1 failure (one line on stderr),
+``finetune --progress-json`` is the editor's protocol (it runs this command as a child process, so torch
+never loads in the editor): one JSON object a line on stdout, ``{"event": "progress", "step", "total",
+"loss", "eta"}`` after every step, ``{"event": "sample", "step", "path"}`` when a sample grid was written
+to ``--samples DIR``, and ``{"event": "done", "name", "path"}`` at the end; a line ``cancel`` on stdin
+stops the run (exit 130, nothing installed). ``fit`` runs under ``torchrun`` unchanged (DDP). Exit status: 0 success, 1 failure (one line on stderr),
 2 bad usage, 130 cancelled/interrupted.
 """
 
@@ -58,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--freeze-encoder", action="store_true")
     ft.add_argument("--batch-size", type=int)
     ft.add_argument("--size", type=int, help="training crop side")
+    ft.add_argument("--progress-json", action="store_true",
+                    help="machine-readable progress: JSON lines on stdout; 'cancel' on stdin stops the run")
+    ft.add_argument("--samples", type=Path, help="with --progress-json: write sample grids here as PNG")
     mp = sub.add_parser("make-pairs", help="pre-render training pairs (training.data.dataset.render_pairs)")
     mp.add_argument("out_dir", type=Path)
     mp.add_argument("-n", type=int, default=4000)
@@ -135,6 +143,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    if args.progress_json:
+        from .progress import finetune_with_json_progress
+
+        return finetune_with_json_progress(args)
     from tqdm import tqdm
 
     from .finetune import finetune

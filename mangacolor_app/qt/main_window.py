@@ -105,7 +105,10 @@ class MainWindow(QMainWindow):
         self.layers_dock = LayersDock(self.canvas, self.render, self)
         self.colorize_dock = ColorizeDock(self.render, self.colorize_full, self)
         self.status = StatusBar(self)
-        self.actions_by_name = build_actions(self)
+        self.window_actions = build_actions(self)
+        self.actions_by_name = self.window_actions.by_name
+        self.recent_menu, self.docks_menu, self.toolbar = (self.window_actions.recent_menu, self.window_actions.docks_menu,
+                                                           self.window_actions.toolbar)
         self._place_docks()
         self._connect()
         self._restore_state()
