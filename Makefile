@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # registry would pull several GB of CUDA packages).
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0*.whl))
 
-.PHONY: run test install install-test bench package package-check wheel desktop-check icons clean
+.PHONY: run test check install install-test bench package package-check wheel desktop-check icons clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(VENV)/bin/mangacolor
 
-test: $(VENV)/.installed-test
+# The checked boundaries run first: import contracts (.importlinter), then pytest.
+check: $(VENV)/.installed-test
+	$(VENV)/bin/lint-imports --no-cache
+
+test: check
 	QT_QPA_PLATFORM=offscreen MANGACOLOR_TESTING=1 $(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.installed-test

@@ -51,7 +51,7 @@ from mangacolor_app.core.chapter import (
     list_pages,
     write_cbz,
 )
-from mangacolor_app.batch_outputs import refuse_overwriting_inputs, unique_names
+from mangacolor_app.batch_outputs import OutputPlan, refuse_overwriting_inputs, unique_names
 from mangacolor_app.core.chapter_pages import list_unsupported
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError
@@ -86,27 +86,6 @@ class BatchOptions:
     force: bool = False
     quiet: bool = False
     unhinted: float | None = None
-
-
-@dataclass
-class OutputPlan:
-    """Where the pages go.
-
-    Attributes:
-        kind: "file", "folder" or "cbz".
-        target: the output file, folder or archive.
-        outputs: one output path per page, in page order.
-        fmt: canonical export format (png, tiff, jpeg, webp, psd).
-        resumable: skip pages whose output exists (folder and cbz runs).
-        staging: the page folder of a cbz run, else None.
-    """
-
-    kind: str
-    target: Path
-    outputs: list[Path]
-    fmt: str
-    resumable: bool
-    staging: Path | None = None
 
 
 # ----------------------------------------------------------------------------------- inputs

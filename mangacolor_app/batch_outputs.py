@@ -10,18 +10,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from mangacolor_app.core.chapter import PageSource
 from mangacolor_app.core.errors import MangaColorError
 
-if TYPE_CHECKING:
-    from mangacolor_app.batch import OutputPlan
-
-__all__ = ["OverwriteError", "refuse_overwriting_inputs", "unique_names"]
+__all__ = ["OutputPlan", "OverwriteError", "refuse_overwriting_inputs", "unique_names"]
 
 _ARCHIVE_SUFFIXES = (".cbz", ".zip")
+
+
+@dataclass
+class OutputPlan:
+    """Where the pages go.
+
+    Attributes:
+        kind: "file", "folder" or "cbz".
+        target: the output file, folder or archive.
+        outputs: one output path per page, in page order.
+        fmt: canonical export format (png, tiff, jpeg, webp, psd).
+        resumable: skip pages whose output exists (folder and cbz runs).
+        staging: the page folder of a cbz run, else None.
+    """
+
+    kind: str
+    target: Path
+    outputs: list[Path]
+    fmt: str
+    resumable: bool
+    staging: Path | None = None
 
 
 class OverwriteError(MangaColorError):

@@ -57,13 +57,11 @@ def _editor() -> list[str]:
 
 
 def _inference() -> list[str]:
-    import onnxruntime as ort  # noqa: PLC0415
-
     from mangacolor_app.inference.gpu import nvidia_gpu_name, preload_cuda_libraries  # noqa: PLC0415
     from mangacolor_app.inference.registry import ModelRegistry  # noqa: PLC0415
-    from mangacolor_app.inference.session import get_session  # noqa: PLC0415
+    from mangacolor_app.inference.session import available_providers, get_session  # noqa: PLC0415
 
-    lines = [f"onnxruntime providers: {', '.join(ort.get_available_providers())}",
+    lines = [f"onnxruntime providers: {', '.join(available_providers())}",
              f"NVIDIA GPU (driver): {nvidia_gpu_name() or 'none found'}"]
     try:
         model = ModelRegistry().default()

@@ -242,7 +242,8 @@ def test_source_tree_resources_are_found(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_fp16_variant_is_found_only_when_it_matches(tiny_onnx_model: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from mangacolor_app.inference.gpu import FP16_ENV, fp16_variant
+    from mangacolor_app.inference.gpu import FP16_ENV
+    from mangacolor_app.inference.model import fp16_variant
     from mangacolor_app.inference.manifest import read_manifest, write_sidecar
 
     model = tmp_path / "m.onnx"

@@ -27,9 +27,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mangacolor_app.core.color import rgb_to_lab
 from mangacolor_app.core.hints import PAPER_KEY_RGBA8
 from mangacolor_app.core.regions import RegionMap, adjacency, is_toned, label_regions, region_stats
 
@@ -303,6 +305,65 @@ def match_regions(target: Features, refs: Sequence[tuple[Features, np.ndarray]],
     return cand[rows, top].astype(np.int64), q[rows, top].astype(np.float32)
 
 
+#: Image colours closer than this (CIELAB units) form one colour class (exact colours stay exact).
+IMAGE_MERGE_DE = 10.0
+
+
+def colour_classes(refs: Sequence[Any], *, tints: bool = False) -> tuple[np.ndarray, list[np.ndarray], int, int]:
+    """One palette of colour classes for several references.
+
+    Args:
+        refs: the references (:class:`mangacolor_app.core.reference.Reference`; typed loosely here so
+            that ``core.matching`` does not import ``core.reference``, which imports it).
+        tints: the palette holds each class's tint (to multiply over a toned page's grey) rather
+            than its colour (for bare line art). Classes are formed on the colours either way.
+
+    Returns:
+        palette (C, 3) float32 RGB (row 0 = the "uncoloured" class, black, never painted),
+        per reference (n+1,) int64 class of each region (-1 for row 0), the uncoloured class (0), and
+        the Paper class (regions kept blank with the Paper key; white) or -1 when no reference has one.
+    """
+    palette: list[np.ndarray] = [np.zeros(3, np.float32)]
+    exact_index: dict[tuple[int, int, int], int] = {}
+    approx_lab = np.zeros((0, 3), np.float32)  # one row per approximate class
+    approx_class: list[int] = []
+    per_ref: list[np.ndarray] = []
+    for ref in refs:
+        cls = np.zeros(len(ref.colour), np.int64)
+        cls[0] = -1
+        source = ref.tint if tints and ref.tint is not None else ref.colour
+        labs = rgb_to_lab(ref.colour[None])[0]
+        for r in np.argsort(-ref.features.area):
+            if r == 0 or not ref.coloured[r]:
+                continue
+            if ref.exact:
+                key = tuple(int(round(v * 255)) for v in ref.colour[r])
+                if key not in exact_index:
+                    exact_index[key] = len(palette)
+                    palette.append(source[r].astype(np.float32))
+                cls[r] = exact_index[key]
+                continue
+            if len(approx_lab):
+                dist = np.sqrt(((approx_lab - labs[r]) ** 2).sum(1))
+                j = int(dist.argmin())
+                if dist[j] < IMAGE_MERGE_DE:
+                    cls[r] = approx_class[j]
+                    continue
+            approx_lab = np.vstack([approx_lab, labs[r][None]])
+            approx_class.append(len(palette))
+            cls[r] = len(palette)
+            palette.append(source[r].astype(np.float32))
+        per_ref.append(cls)
+    paper_class = -1
+    if any(ref.paper is not None and ref.paper.any() for ref in refs):
+        paper_class = len(palette)
+        palette.append(np.ones(3, np.float32))
+        for ref, cls in zip(refs, per_ref):
+            if ref.paper is not None:
+                cls[ref.paper] = paper_class
+    return np.stack(palette), per_ref, 0, paper_class
+
+
 def suggest_hints(
     line_gray: np.ndarray,
     references: Sequence[object],
@@ -324,8 +385,6 @@ def suggest_hints(
     Raises:
         ValueError: no reference, or a malformed line.
     """
-    from mangacolor_app.core.reference import colour_classes
-
     if not references:
         raise ValueError("suggest_hints needs at least one reference")
     t0 = time.perf_counter()

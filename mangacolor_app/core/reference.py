@@ -20,22 +20,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray, rgb_to_lab
+from mangacolor_app.core.color import lab_to_rgb, rgb_to_gray
 from mangacolor_app.core.errors import MangaColorError
 from mangacolor_app.core.hints import paper_key_mask
-from mangacolor_app.core.matching import Features, describe
+from mangacolor_app.core.matching import IMAGE_MERGE_DE, Features, colour_classes, describe
 from mangacolor_app.core.regions import RegionMap, colour_edges, ink_line_from_colour, label_regions, region_means
 
 __all__ = [
     "Reference", "ReferenceError", "load_reference", "reference_from_hints", "reference_from_project",
-    "reference_from_image", "colour_classes",
+    "reference_from_image", "colour_classes", "IMAGE_MERGE_DE",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,6 @@ CHROMA_MIN = 12.0
 #: Largest channel value under which a pixel of a colour image is ink (dark and unsaturated).
 IMAGE_INK_LEVEL = 0.3
 #: CIELAB distance under which the colours of image references are one class.
-IMAGE_MERGE_DE = 10.0
 #: Colour edge (CIELAB units per pixel, Sobel/8) that separates the regions of an image reference.
 COLOUR_EDGE_DE = 9.0
 #: Darkest region grey a tint is computed against (darker regions get a saturated tint).
@@ -235,57 +233,3 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     if path.suffix.lower() == ".mcproj":
         return reference_from_project(path)
     return reference_from_image(path)
-
-
-def colour_classes(refs: Sequence[Reference], *, tints: bool = False) -> tuple[np.ndarray, list[np.ndarray], int, int]:
-    """One palette of colour classes for several references.
-
-    Args:
-        refs: the references.
-        tints: the palette holds each class's tint (to multiply over a toned page's grey) rather
-            than its colour (for bare line art). Classes are formed on the colours either way.
-
-    Returns:
-        palette (C, 3) float32 RGB (row 0 = the "uncoloured" class, black, never painted),
-        per reference (n+1,) int64 class of each region (-1 for row 0), the uncoloured class (0), and
-        the Paper class (regions kept blank with the Paper key; white) or -1 when no reference has one.
-    """
-    palette: list[np.ndarray] = [np.zeros(3, np.float32)]
-    exact_index: dict[tuple[int, int, int], int] = {}
-    approx_lab = np.zeros((0, 3), np.float32)  # one row per approximate class
-    approx_class: list[int] = []
-    per_ref: list[np.ndarray] = []
-    for ref in refs:
-        cls = np.zeros(len(ref.colour), np.int64)
-        cls[0] = -1
-        source = ref.tint if tints and ref.tint is not None else ref.colour
-        labs = rgb_to_lab(ref.colour[None])[0]
-        for r in np.argsort(-ref.features.area):
-            if r == 0 or not ref.coloured[r]:
-                continue
-            if ref.exact:
-                key = tuple(int(round(v * 255)) for v in ref.colour[r])
-                if key not in exact_index:
-                    exact_index[key] = len(palette)
-                    palette.append(source[r].astype(np.float32))
-                cls[r] = exact_index[key]
-                continue
-            if len(approx_lab):
-                dist = np.sqrt(((approx_lab - labs[r]) ** 2).sum(1))
-                j = int(dist.argmin())
-                if dist[j] < IMAGE_MERGE_DE:
-                    cls[r] = approx_class[j]
-                    continue
-            approx_lab = np.vstack([approx_lab, labs[r][None]])
-            approx_class.append(len(palette))
-            cls[r] = len(palette)
-            palette.append(source[r].astype(np.float32))
-        per_ref.append(cls)
-    paper_class = -1
-    if any(ref.paper is not None and ref.paper.any() for ref in refs):
-        paper_class = len(palette)
-        palette.append(np.ones(3, np.float32))
-        for ref, cls in zip(refs, per_ref):
-            if ref.paper is not None:
-                cls[ref.paper] = paper_class
-    return np.stack(palette), per_ref, 0, paper_class

@@ -13,12 +13,10 @@ import contextlib
 import ctypes
 import io
 import logging
-import os
 import sys
 import threading
-from pathlib import Path
 
-__all__ = ["GPU_EXTRA_HINT", "FP16_ENV", "fp16_variant", "nvidia_gpu_name", "preload_cuda_libraries"]
+__all__ = ["GPU_EXTRA_HINT", "FP16_ENV", "nvidia_gpu_name", "preload_cuda_libraries"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,30 +92,3 @@ def preload_cuda_libraries() -> str:
                 logger.info("onnxruntime.preload_dlls: %s", text.replace("\n", "; "))
         _preload_result.append(text)
         return text
-
-
-def fp16_variant(model_path: Path) -> Path | None:
-    """The half-precision sibling of a float32 model, to run on CUDA instead of it, or None.
-
-    The variant is ``<stem>-fp16.onnx`` next to the model (``mangacolor-train export --fp16``:
-    float32 I/O, half compute inside), with ``"fp16": true`` in its manifest and the same channels and
-    size multiple. ``MANGACOLOR_FP16=0`` turns the substitution off. Never raises.
-    """
-    from mangacolor_app.core.errors import MangaColorError  # noqa: PLC0415
-    from mangacolor_app.inference.manifest import read_manifest  # noqa: PLC0415
-
-    if os.environ.get(FP16_ENV, "1").strip() == "0":
-        return None
-    path = Path(model_path)
-    candidate = path.with_name(f"{path.stem}-fp16.onnx")
-    if not candidate.is_file():
-        return None
-    try:
-        base, half = read_manifest(path, check_graph=False), read_manifest(candidate, check_graph=False)
-    except MangaColorError as exc:
-        logger.info("fp16 variant %s not used: %s", candidate, exc)
-        return None
-    if base.fp16 or not half.fp16 or half.channels != base.channels or half.size_multiple != base.size_multiple:
-        logger.info("fp16 variant %s not used: not an fp16 model with the same inputs", candidate)
-        return None
-    return candidate

@@ -11,20 +11,22 @@ the ink multiply. The tiled pipeline uses the same :meth:`OnnxModel.forward` per
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mangacolor_app.core.color import lab_to_rgb
-from mangacolor_app.core.errors import ModelError
+from mangacolor_app.core.errors import MangaColorError, ModelError
 from mangacolor_app.core.manifest import ModelManifest
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
+from mangacolor_app.inference.gpu import FP16_ENV
 from mangacolor_app.inference.manifest import read_manifest
 from mangacolor_app.inference.planes import gate_plane
 from mangacolor_app.inference.session import DeviceReport, get_session
 
-__all__ = ["OnnxModel", "decode_output"]
+__all__ = ["OnnxModel", "decode_output", "fp16_variant"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,3 +173,27 @@ def _rgba(planes: np.ndarray, slices: dict[str, slice], rgb: str, mask: str) -> 
     if rgb not in slices or mask not in slices:
         return None
     return np.concatenate([planes[slices[rgb]], planes[slices[mask]]], axis=0).transpose(1, 2, 0).copy()
+
+
+def fp16_variant(model_path: Path) -> Path | None:
+    """The half-precision sibling of a float32 model, to run on CUDA instead of it, or None.
+
+    The variant is ``<stem>-fp16.onnx`` next to the model (``mangacolor-train export --fp16``:
+    float32 I/O, half compute inside), with ``"fp16": true`` in its manifest and the same channels and
+    size multiple. ``MANGACOLOR_FP16=0`` turns the substitution off. Never raises.
+    """
+    if os.environ.get(FP16_ENV, "1").strip() == "0":
+        return None
+    path = Path(model_path)
+    candidate = path.with_name(f"{path.stem}-fp16.onnx")
+    if not candidate.is_file():
+        return None
+    try:
+        base, half = read_manifest(path, check_graph=False), read_manifest(candidate, check_graph=False)
+    except MangaColorError as exc:
+        logger.info("fp16 variant %s not used: %s", candidate, exc)
+        return None
+    if base.fp16 or not half.fp16 or half.channels != base.channels or half.size_multiple != base.size_multiple:
+        logger.info("fp16 variant %s not used: not an fp16 model with the same inputs", candidate)
+        return None
+    return candidate

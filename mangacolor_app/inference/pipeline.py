@@ -27,7 +27,7 @@ from mangacolor_app.core import tiling
 from mangacolor_app.core.blending import blend_margin
 from mangacolor_app.core.color import rgb_to_gray
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
-from mangacolor_app.core.errors import ModelError, TilingError
+from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.flats import paper_mask
 from mangacolor_app.core.hints import fit_hints
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
@@ -37,9 +37,8 @@ from mangacolor_app.inference.manifest import (
     read_manifest,
     write_sidecar,
 )
-from mangacolor_app.inference.model import OnnxModel
+from mangacolor_app.inference.model import OnnxModel, fp16_variant
 from mangacolor_app.inference.planes import PlaneWriter, gate_plane, reader_with_planes
-from mangacolor_app.inference.gpu import fp16_variant
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport, get_session, is_oom
 

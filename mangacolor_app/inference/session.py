@@ -31,6 +31,7 @@ __all__ = [
     "ORT_ERRORS",
     "physical_cores",
     "choose_providers",
+    "available_providers",
     "get_session",
     "load_inspection_session",
     "clear_session_cache",
@@ -139,6 +140,11 @@ def physical_cores() -> int:
                 cores.add((phys, value.strip()))
     physical = len(cores) if cores else logical
     return max(1, min(physical, logical))
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build offers (e.g. ``["CUDAExecutionProvider", ...]``)."""
+    return list(ort.get_available_providers())
 
 
 def choose_providers(device: str, available: list[str] | None = None) -> tuple[list[str], str | None]:

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from PySide6.QtGui import QUndoCommand
 
 from mangacolor_app.qt.painting import Patch
 
-if TYPE_CHECKING:
-    from mangacolor_app.qt.document import Document
+__all__ = ["HintLayer", "HintPatchCommand", "ValueCommand"]
 
-__all__ = ["HintPatchCommand", "ValueCommand"]
+
+class HintLayer(Protocol):
+    """What a hint command needs of the document (``qt.document.Document``, which imports this module)."""
+
+    def write_hint_patches(self, patches: list[tuple[int, int, np.ndarray]]) -> None:  # noqa: D102
+        ...
 
 
 class HintPatchCommand(QUndoCommand):
     """A brush stroke, erase or fill already applied to the hint layer.
 
     Args:
-        doc: the document whose hint layer changed.
+        doc: the document whose hint layer changed (a :class:`HintLayer`).
         patches: ``(y, x, before, after)`` rectangles (uint8 RGBA).
         text: menu text ("Brush stroke", ...).
     """
 
-    def __init__(self, doc: Document, patches: list[Patch], text: str) -> None:
+    def __init__(self, doc: HintLayer, patches: list[Patch], text: str) -> None:
         super().__init__(text)
         self.doc = doc
         self.patches = patches
