@@ -32,9 +32,10 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(VENV)/bin/mangacolor
 
-# The checked boundaries run first: import contracts (.importlinter), then pytest.
+# The checked boundaries run first: import contracts (.importlinter), ruff (pyproject [tool.ruff]), then pytest.
 check: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m ruff check --no-cache .
 
 test: check
 	QT_QPA_PLATFORM=offscreen MANGACOLOR_TESTING=1 $(PY) -m pytest -q -p no:cacheprovider

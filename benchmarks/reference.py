@@ -89,14 +89,14 @@ def main() -> None:
     result: dict[str, object] = {"size": [args.size, args.size], "megapixels": args.size * args.size / 1e6,
                                  "cpus": os.cpu_count(), "repeat": args.repeat}
     for kind in ("hinted", "image"):
-        def build(p=pages[1]):
+        def build(p=pages[1], kind=kind):
             if kind == "hinted":
                 return reference_from_hints(p[1], hints_of(p[2], p[3]))
             return reference_from_rgb(p[0])
         ref_s, _ = best_of(build, args.repeat)
         refs = [reference_from_hints(p[1], hints_of(p[2], p[3])) if kind == "hinted" else reference_from_rgb(p[0])
                 for p in pages[1:]]
-        match_s, sug = best_of(lambda: suggest_hints(target[1], refs), args.repeat)
+        match_s, sug = best_of(lambda refs=refs: suggest_hints(target[1], refs), args.repeat)
         own = sug.regions.owner
         pred = np.where(sug.assigned[own][..., None], sug.region_colour[own], -1.0)
         right = (np.abs(pred - target[2]).max(-1) < 4 / 255) & target[3]

@@ -171,8 +171,8 @@ def export_torch_model(model, path: Path, in_ch: int, size: int = 64) -> Path:  
     import torch
 
     dummy = torch.rand(1, in_ch, size, size)
-    kwargs = dict(input_names=["input"], output_names=["output"], opset_version=17,
-                  dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
+    kwargs = {"input_names": ["input"], "output_names": ["output"], "opset_version": 17,
+              "dynamic_axes": {"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -47,7 +47,7 @@ def test_tiled_matches_whole_page_on_real_unet(unet_onnx_model: Path, shape: tup
     for tile in (manifest.overlap + 24, manifest.overlap + 40):  # neither divides the page
         tiles = []
         tiled = Colorizer(unet_onnx_model, device="cpu", tile=tile).colorize(
-            img, hints, progress=lambda done, total: tiles.append(total))
+            img, hints, progress=lambda done, total, tiles=tiles: tiles.append(total))
         assert tiles and tiles[-1] > 1, "the page must really be split into several tiles"
         assert np.abs(tiled - whole).max() <= 1.0 / 255.0
 

@@ -3,7 +3,6 @@ shipped model colours the whole page in the full render and the menu action and 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from test_qt_window import answers, colorize, make_window, open_page, use_shipped_models, write_page  # noqa: F401

@@ -312,7 +312,7 @@ def test_preferred_tile_keeps_the_overlap_a_small_share() -> None:
 def test_plan_with_rectangular_tiles(h: int, w: int, tile: tuple[int, int], overlap: int, multiple: int) -> None:
     plan = plan_tiles(h, w, tile, overlap, multiple)
     assert (plan.tile_h, plan.tile_w) == (min(tile[0], plan.padded_height), min(tile[1], plan.padded_width))
-    for origins, t, req in ((plan.ys, plan.tile_h, tile[0]), (plan.xs, plan.tile_w, tile[1])):
+    for origins, _t, req in ((plan.ys, plan.tile_h, tile[0]), (plan.xs, plan.tile_w, tile[1])):
         assert all(b - a == req - overlap for a, b in zip(origins[:-2], origins[1:-1]))
     assert plan.computed_pixels == plan.n_tiles * plan.tile_h * plan.tile_w
     assert plan_tiles(h, w, tile[0], overlap, multiple) == plan_tiles(h, w, (tile[0], tile[0]), overlap, multiple)

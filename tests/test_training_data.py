@@ -203,10 +203,10 @@ def test_render_pairs_round_trip(tmp_path: Path) -> None:
     live = PairDataset(None, size=48, seed=2, length=5)
     assert len(cached) == 5
     for i in range(5):
-        c, l = cached[i], live[i]
+        c, lv = cached[i], live[i]
         for k in ("input", "target"):
-            assert c[k].shape == l[k].shape
-            assert float((c[k] - l[k]).abs().max()) <= 0.5 / 255 + 1e-6
+            assert c[k].shape == lv[k].shape
+            assert float((c[k] - lv[k]).abs().max()) <= 0.5 / 255 + 1e-6
     cropped = CachedPairDataset(tmp_path / "cache", crop=32)[4]
     assert cropped["input"].shape == (len_channels(), 32, 32) and cropped["target"].shape == (3, 32, 32)
 

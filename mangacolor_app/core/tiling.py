@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 TileFn = Callable[[np.ndarray], np.ndarray]
 #: Reads a region of the reflect-padded page: ``(y0, x0, h, w) -> float32 (h, w, C)``.
 RegionReader = Callable[[int, int, int, int], np.ndarray]
-Source = Union[np.ndarray, RegionReader]
+Source = np.ndarray | RegionReader
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
