@@ -32,10 +32,12 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(VENV)/bin/mangacolor
 
-# The checked boundaries run first: import contracts (.importlinter), ruff (pyproject [tool.ruff]), then pytest.
+# The checked boundaries run first: import contracts (.importlinter), ruff (pyproject [tool.ruff]), mypy strict on
+# core and inference (pyproject [tool.mypy]), then pytest.
 check: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m ruff check --no-cache .
+	$(PY) -m mypy
 
 test: check
 	QT_QPA_PLATFORM=offscreen MANGACOLOR_TESTING=1 $(PY) -m pytest -q -p no:cacheprovider

@@ -213,7 +213,7 @@ def _resolution_resource(dpi: tuple[float, float]) -> object:
 
     horizontal, vertical = (max(1, round(float(v) * 65536)) for v in dpi)
     info = ResoulutionInfo(horizontal, 1, 1, vertical, 1, 1)  # 1 = pixels/inch, 1 = inches
-    return ImageResource(key=Resource.RESOLUTION_INFO, data=info)
+    return ImageResource(key=Resource.RESOLUTION_INFO, data=info)  # type: ignore[arg-type]  # psd-tools encodes it
 
 
 def _icc_resource() -> object:
@@ -230,7 +230,7 @@ def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tupl
     from psd_tools.constants import BlendMode, Resource  # noqa: PLC0415
 
     h, w = layers.size
-    psd = PSDImage.new("RGB", (w, h), color=(255, 255, 255), depth=bit_depth)
+    psd = PSDImage.new("RGB", (w, h), color=(255, 255, 255), depth=bit_depth)  # type: ignore[arg-type]  # 8 or 16
     if not hasattr(psd, "create_pixel_layer_from_array"):
         import psd_tools  # noqa: PLC0415
 

@@ -196,10 +196,11 @@ def _raw_bits(im: Image.Image) -> int:
         return 16
     if im.mode in ("I", "F"):
         return 32
-    bits = im.tag_v2.get(258) if im.format == "TIFF" else None
+    bits = getattr(im, "tag_v2", {}).get(258) if im.format == "TIFF" else None
     if bits:
         return int(max(bits)) if isinstance(bits, tuple) else int(bits)
-    args = im.tile[0].args if im.tile else None
+    tile = getattr(im, "tile", None)
+    args = tile[0].args if tile else None
     rawmode = args[0] if isinstance(args, tuple) and args else args
     return 16 if isinstance(rawmode, str) and ";16" in rawmode else 8
 

@@ -84,7 +84,7 @@ def _png_phys_chunk(dpi: tuple[float, float]) -> bytes:
 
 def _encode_16bit(image: np.ndarray, fmt: str, dpi: tuple[float, float] | None, path: Path) -> bytes:
     """Encode a 16-bit PNG/TIFF with OpenCV (grey, RGB or RGBA); returns the file bytes."""
-    arr = to_uint16(image)
+    arr: np.ndarray = to_uint16(image)
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     params: list[int] = []

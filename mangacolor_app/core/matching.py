@@ -324,7 +324,7 @@ def colour_classes(refs: Sequence[Any], *, tints: bool = False) -> tuple[np.ndar
         the Paper class (regions kept blank with the Paper key; white) or -1 when no reference has one.
     """
     palette: list[np.ndarray] = [np.zeros(3, np.float32)]
-    exact_index: dict[tuple[int, int, int], int] = {}
+    exact_index: dict[tuple[int, ...], int] = {}
     approx_lab = np.zeros((0, 3), np.float32)  # one row per approximate class
     approx_class: list[int] = []
     per_ref: list[np.ndarray] = []
@@ -366,7 +366,7 @@ def colour_classes(refs: Sequence[Any], *, tints: bool = False) -> tuple[np.ndar
 
 def suggest_hints(
     line_gray: np.ndarray,
-    references: Sequence[object],
+    references: Sequence[Any],
     *,
     dpi: float | None = None,
     min_confidence: float = 0.5,

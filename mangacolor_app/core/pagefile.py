@@ -45,7 +45,7 @@ def hints_from_page(page: Page, path: str | os.PathLike[str] | None) -> npt.NDAr
         HintError: the image has no alpha channel (:data:`NO_ALPHA_MESSAGE`), naming ``path``.
     """
     if page.alpha is None:
-        raise HintError(NO_ALPHA_MESSAGE, path if path is not None else page.path)
+        raise HintError(NO_ALPHA_MESSAGE, Path(path) if path is not None else page.path)
     out = np.empty((*page.rgb.shape[:2], 4), dtype=np.float32)
     out[..., :3] = page.rgb
     out[..., 3] = page.alpha

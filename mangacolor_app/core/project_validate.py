@@ -98,7 +98,7 @@ def _check_page(page: Any, path: Path) -> None:
     _check_layer_entry(page, "page", path)
     for key in ("width", "height"):
         value = page.get(key)
-        if not _is_int(value) or not 1 <= value <= MAX_SIDE:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIDE:
             raise _fail(path, f"page.{key}", f"must be a whole number from 1 to {MAX_SIDE}, not {value!r}")
     _optional_str(page, "source_path", "page.source_path", path)
     dpi = page.get("dpi")

@@ -144,8 +144,9 @@ def reference_from_hints(line_gray: np.ndarray, hints: np.ndarray, *, dpi: tuple
                              f"{line.shape[1]}x{line.shape[0]}", name)
     size = _analysis_size(*line.shape)
     if size != line.shape:  # descriptors are relative: a reference is analysed at a bounded size
-        line = cv2.resize(line, size[::-1], interpolation=cv2.INTER_AREA)
-        hints = cv2.resize(np.ascontiguousarray(hints, np.float32), size[::-1], interpolation=cv2.INTER_NEAREST)
+        line = np.asarray(cv2.resize(line, size[::-1], interpolation=cv2.INTER_AREA), np.float32)
+        hints = np.asarray(cv2.resize(np.ascontiguousarray(hints, np.float32), size[::-1],
+                                      interpolation=cv2.INTER_NEAREST), np.float32)
         dpi = None
     flats = page_flats(line, hints, dpi)
     rmap = label_regions(line, dpi=dpi[0] if dpi else None)
