@@ -210,21 +210,20 @@ def _run_editor(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- colorize
 
 
-def _make_colorizer(args: argparse.Namespace) -> Any:
-    """Resolve the model and create the Colorizer (raises ModelError with a plain message)."""
-    from mangacolor_app.inference.pipeline import Colorizer
+def _make_colorizer(args: argparse.Namespace, cache: Any) -> Any:
+    """Resolve the model and create its Colorizer in ``cache`` (raises ModelError with a plain message)."""
     from mangacolor_app.inference.registry import ModelRegistry
 
     registry = ModelRegistry()
     model = registry.get(args.model) if args.model else registry.default()
-    colorizer = Colorizer(model, device=args.device, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+    colorizer = cache.get(model, args.device, args.tile, args.overlap, args.batch_size)
     notice = colorizer.device_report.notice
     if notice and not args.quiet and args.device != "auto":
         print(f"mangacolor: note: {notice}", file=sys.stderr)
     elif notice:
         logger.info(notice)
     logger.info("model %s on %s", colorizer.manifest.name, colorizer.device_report.provider)
-    return colorizer
+    return model
 
 
 def _progress_of(page_name: str) -> Any:
@@ -259,27 +258,27 @@ def _remembered_hints(memory: Any, line: Any, hints: Any, dpi: Any) -> Any:
     return merged if has_alpha(merged) else None
 
 
-def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: Any = None,
+def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, memory: Any = None,
                         outputs: Any = ()) -> Processor:
-    """``process(page, output)``: colorize one page and export it (PSD: Hints/Flats/Color/Ink)."""
+    """``process(page, output)``: one page's job (``app.page_job``), exported (PSD: Hints/Flats/Color/Ink)."""
+    from mangacolor_app.app.page_job import ColorizerCache, PageRequest, run_page
     from mangacolor_app.core.export import ExportLayers, export_page
-    from mangacolor_app.core.flats import page_flats
 
-    wants_flats = any(c.startswith("flats") for c in colorizer.manifest.channels)
+    cache = ColorizerCache()
+    model = _make_colorizer(args, cache)  # once per run, before the first page: a bad model stops the run
+    psd = fmt == "psd"
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
         if memory is not None:
             memory.catch_up(outputs, output)
         hints = _remembered_hints(memory, line, hints, dpi)
-        flats = page_flats(line, hints, dpi) if hints is not None and (fmt == "psd" or wants_flats) else None
-        color = colorizer.colorize(line, hints, preserve_ink=False, flats=flats, unhinted=opts.unhinted,
-                                   progress=_progress_of(page.name))
-        psd = fmt == "psd"
-        layers = ExportLayers(ink=line, color=color, flats=flats if psd else None,
-                              hints=hints if psd else None, dpi=dpi)
-        export_page(output, layers, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality,
-                    preserve_ink=opts.preserve_ink)
+        request = PageRequest(line, hints, dpi, model=model, device=args.device, unhinted=opts.unhinted,
+                              with_flats=psd, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+        layers = run_page(request, cache=cache, progress=_progress_of(page.name))
+        export_page(output, ExportLayers(ink=line, color=layers.color_float(), flats=layers.flats if psd else None,
+                                         hints=hints if psd else None, dpi=dpi),
+                    format=fmt, bit_depth=opts.bit_depth, quality=opts.quality, preserve_ink=opts.preserve_ink)
         if memory is not None and hints is not None:
             memory.remember(page.display_name, line, hints, dpi)
 
@@ -288,19 +287,15 @@ def _colorize_processor(colorizer: Any, opts: BatchOptions, fmt: str, memory: An
 
 def _flats_processor(opts: BatchOptions, memory: Any = None) -> Processor:
     """``process(page, output)``: flats-only PNG (no model); empty flats for a page without hints."""
-    import numpy as np
-
+    from mangacolor_app.app.page_job import PageRequest, run_page
     from mangacolor_app.core.export import export_flats_png
-    from mangacolor_app.core.flats import page_flats
 
     def process(page: PageSource, output: Path) -> None:
         line, hints, dpi = _page_parts(page, opts.hints)
         hints = _remembered_hints(memory, line, hints, dpi)
         if hints is None:
             logger.warning("%s has no hints: its flats are empty", page.display_name)
-            flats = np.zeros((*line.shape, 4), np.float32)
-        else:
-            flats = page_flats(line, hints, dpi)
+        flats = run_page(PageRequest(line, hints, dpi, flats_only=True)).flats
         export_flats_png(output, flats, line if opts.preserve_ink else None, dpi=dpi)
         if memory is not None and hints is not None:
             memory.remember(page.display_name, line, hints, dpi)
@@ -330,7 +325,7 @@ def _cmd_colorize(args: argparse.Namespace) -> int:
             return _flats_processor(opts, memory), ()
         from mangacolor_app.inference.session import ORT_ERRORS
 
-        return _colorize_processor(_make_colorizer(args), opts, plan.fmt, memory, plan.outputs), tuple(ORT_ERRORS)
+        return _colorize_processor(args, opts, plan.fmt, memory, plan.outputs), tuple(ORT_ERRORS)
 
     try:
         return run_batch(args.inputs, opts, make_processor)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from mangacolor_app.core.color import to_float32
+
 __all__ = ["NamedColor", "Palette", "Project"]
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -100,13 +102,13 @@ class Project:
 
     def hints_float(self) -> np.ndarray:
         """The hint layer as (H, W, 4) float32 RGBA in [0, 1] (the array contract form)."""
-        return self.hints.astype(np.float32) / np.float32(255.0)
+        return to_float32(self.hints)
 
     def result_float(self) -> np.ndarray | None:
         """The result as (H, W, 3) float32 in [0, 1], or None."""
         if self.result is None:
             return None
-        return self.result.astype(np.float32) / np.float32(65535.0)
+        return to_float32(self.result)
 
     def set_result_float(self, rgb: np.ndarray | None) -> None:
         """Store a float32 (H, W, 3) result, quantised to the uint16 storage form."""

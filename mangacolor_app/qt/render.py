@@ -19,7 +19,6 @@ All array conversions of page-sized buffers happen in the workers, never in the 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import cv2
@@ -28,9 +27,10 @@ import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
-from mangacolor_app.core.color import to_uint8, to_uint16
-from mangacolor_app.core.composite import has_alpha
+from mangacolor_app.app.page_job import ColorizerCache, PageRequest, run_page
+from mangacolor_app.core.color import to_uint8
 from mangacolor_app.core.errors import MangaColorError, ModelError
+from mangacolor_app.core.resize import fit_shape
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.workers import CancelFn, Job, ProgressFn, start_job
 
@@ -57,49 +57,14 @@ class ModelInfo:
         self.source: str = getattr(model, "source", "")
 
 
-class _ColorizerCache:
-    """Colorizers by (model name, device), created lazily in worker threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[tuple[str, str, int | None], Any] = {}
-
-    def get(self, model: Any, device: str, tile: int | None = None) -> Any:
-        """The colorizer of ``model`` on ``device`` (``tile``: tile side, None = the manifest's).
-
-        Colorizers differing only by tile share the cached onnxruntime session."""
-        from mangacolor_app.inference.pipeline import Colorizer
-
-        key = (str(model.path), device, tile)
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = Colorizer(model, device=device, tile=tile)
-            return self._items[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-def _shrink_hints_u8(hints: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of the (H, W, 4) uint8 hint layer to ``shape`` (what ``fit_hints``
-    would do after the float conversion, at a quarter of the memory traffic)."""
-    if hints.shape[:2] == shape:
-        return hints
-    return cv2.resize(hints, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-
-
 def _flats_work(line: np.ndarray, hints_u8: np.ndarray, dpi: tuple[float, float] | None,
                 with_result: bool) -> tuple[Any, ...]:
-    """Worker body: flats (uint8 RGBA) and, in flats-only mode, the composite result."""
-    from mangacolor_app.core.flats import page_flats
-
-    flats = page_flats(line, hints_u8.astype(np.float32) / np.float32(255.0), dpi)
+    """Worker body: flats (uint8 RGBA) and, in flats-only mode, the result (``app.page_job``, flats only)."""
+    layers = run_page(PageRequest(line, hints_u8, dpi, flats_only=True))
+    flats_u8 = to_uint8(layers.flats)
     if not with_result:
-        return to_uint8(flats), None, None
-    alpha = flats[..., 3:4]
-    rgb = flats[..., :3] * alpha + (1.0 - alpha)  # colour only: the canvas/export multiply the ink
-    return to_uint8(flats), to_uint16(rgb), to_uint8(rgb)
+        return flats_u8, None, None
+    return flats_u8, layers.color, to_uint8(layers.color)  # colour only: the canvas/export multiply the ink
 
 
 class RenderController(QObject):
@@ -136,7 +101,7 @@ class RenderController(QObject):
         self.preview_side = PREVIEW_SIDE
         self.device_text = "device: not started"
         self.device_tooltip = ""  # details of the device line (provider, GPU, why not CUDA)
-        self._cache = _ColorizerCache()
+        self._cache = ColorizerCache()
         self._jobs: dict[str, Job] = {}
         self._flats_after_preview = False
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
@@ -304,41 +269,28 @@ class RenderController(QObject):
             self.doc.set_result(result16, result8)
 
     def _colorize_fn(self, max_side: int | None) -> Any:
-        """Worker body: full resolution (``max_side`` None), or a one-tile preview at ``max_side``.
+        """Worker body: one page's job (``app.page_job.run_page``) at full resolution (``max_side`` None)
+        or as a one-tile preview at ``max_side``, on the document's page luma and uint8 hints.
 
-        Both read the document's page luma. A full render of a model with flats inputs computes the
-        page's flats with its dpi (as ``mangacolor colorize`` does) and returns them for the Flats
-        layer and export: (uint16 result or None, uint8 result, device report, uint8 flats or None).
+        Returns (uint16 result or None for a preview, uint8 result, device report, uint8 flats or None:
+        the flats a model with flats inputs was given, for the Flats layer and export).
         """
-        line, model, device, cache = self.doc.line_gray, self.current_model(), self.device, self._cache
-        manifest = model.manifest
-        tile: int | None = None
+        line, hints = self.doc.line_gray, self.doc.hints
         if max_side is None:
-            hints = self.doc.hints.copy()
-        else:
-            from mangacolor_app.inference.pipeline import preview_shape
-
-            shape = preview_shape(line.shape[0], line.shape[1], max_side)
-            hints = _shrink_hints_u8(self.doc.hints, shape)
-            hints = hints.copy() if hints is self.doc.hints else hints
-            side = -(-max(shape) // manifest.size_multiple) * manifest.size_multiple
-            if side > manifest.preferred_tile:
-                tile = side  # the whole preview in one tile: no overlap computed twice
-        dpi = self._page_dpi()
-        wants_flats = max_side is None and any(c.startswith("flats") for c in manifest.channels)
-        unhinted = 1.0 if self.auto_color else None
+            hints = hints.copy()
+        else:  # shrunk here in uint8 (a quarter of the float traffic), never a page-sized copy
+            shape = fit_shape(line.shape[0], line.shape[1], max_side)
+            hints = hints.copy() if hints.shape[:2] == shape else cv2.resize(
+                hints, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        request = PageRequest(line, hints, self._page_dpi(), model=self.current_model(), device=self.device,
+                              unhinted=1.0 if self.auto_color else None, preview_side=max_side)
+        cache = self._cache
 
         def work(progress: ProgressFn, cancel: CancelFn) -> tuple[Any, ...]:
-            from mangacolor_app.core.flats import page_flats
-
-            colorizer = cache.get(model, device, tile)
-            hints_f = hints.astype(np.float32) / np.float32(255.0)
-            flats = page_flats(line, hints_f, dpi) if wants_flats and has_alpha(hints) else None
-            out = colorizer.colorize(line, hints_f, preserve_ink=False, flats=flats, progress=progress,
-                                     cancel=cancel, max_side=max_side, unhinted=unhinted)
-            u16 = to_uint16(out) if max_side is None else None
-            flats_u8 = to_uint8(flats) if flats is not None else None
-            return u16, to_uint8(out), colorizer.device_report, flats_u8
+            layers = run_page(request, cache=cache, progress=progress, cancel=cancel)
+            u16 = layers.color if max_side is None else None
+            flats_u8 = to_uint8(layers.flats) if layers.flats is not None else None
+            return u16, to_uint8(layers.color), layers.device, flats_u8
 
         return work
 

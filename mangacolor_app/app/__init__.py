@@ -1,0 +1,1 @@
+"""The application layer between the front ends (CLI, editor) and inference: one page's job (:mod:`.page_job`)."""

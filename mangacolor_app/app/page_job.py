@@ -1,0 +1,208 @@
+"""One page's job for every front end: a :class:`PageRequest` in, the page's :class:`PageLayers` out.
+
+The CLI (``mangacolor colorize``), the editor's live preview and full render, and export all call
+:func:`run_page`, so the decisions of a page's path are made here once:
+
+* whether flats are computed (the model takes ``flats_*`` channels, or the caller wants the Flats layer,
+  e.g. a PSD export) and with which resolution (the page's dpi);
+* flats-only pages (no model): the flats over paper;
+* preview mode: the page downscaled to ``preview_side``, the uint8 hint layer shrunk before any float
+  conversion, the whole preview in one tile;
+* the colour is returned as uint16 (H, W, 3), the page-sized form the project stores and export reads,
+  so the CLI and the editor export the same bytes.
+
+Models are cached per (model file, device, tile) in a :class:`ColorizerCache` (sessions are shared).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mangacolor_app.core.color import to_float32, to_uint16
+from mangacolor_app.core.composite import has_alpha
+from mangacolor_app.core.flats import page_flats
+from mangacolor_app.core.resize import fit_shape
+from mangacolor_app.inference.pipeline import Colorizer
+from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
+from mangacolor_app.inference.session import DeviceReport
+
+__all__ = ["PageRequest", "PageLayers", "ColorizerCache", "run_page", "resolve_model", "flats_over_paper"]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What one page's job needs.
+
+    Attributes:
+        line: (H, W) page luma, float32 in [0, 1] (1 = paper) or uint8.
+        hints: (H, W, 4) RGBA hint layer, float32 in [0, 1] or uint8, fitted to the page; None = no hints.
+        dpi: the page's (x, y) resolution (scales the flats' gap closing), or None.
+        model: an :class:`InstalledModel`, a model name, an ``.onnx`` path, or None for the default model
+            (unused for ``flats_only``).
+        device: "auto", "cpu" or "cuda".
+        unhinted: share of the model's own colour kept where no hint or flat reaches (None: the model's).
+        flats_only: no model: the colour is the flats over paper.
+        with_flats: return the flats layer even when the model does not take it (PSD export).
+        preview_side: preview mode: the page downscaled so its long side is at most this.
+        tile, overlap, batch_size: overrides of the model's tiling (None: the model's / the device's).
+    """
+
+    line: np.ndarray
+    hints: np.ndarray | None = None
+    dpi: tuple[float, float] | None = None
+    model: InstalledModel | str | Path | None = None
+    device: str = "auto"
+    unhinted: float | None = None
+    flats_only: bool = False
+    with_flats: bool = False
+    preview_side: int | None = None
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int | None = None
+
+
+@dataclass
+class PageLayers:
+    """What one page's job made.
+
+    Attributes:
+        color: (h, w, 3) uint16 colour WITHOUT ink (export and the canvas multiply the ink), at page
+            size, or at the preview size in preview mode.
+        flats: (H, W, 4) float32 [0, 1] flats layer when computed, else None.
+        ink: the request's line (the ink layer), unchanged.
+        hints: the request's hints, unchanged.
+        device: what ran the model (None for flats-only pages and gated pages without a model).
+    """
+
+    color: np.ndarray
+    flats: np.ndarray | None
+    ink: np.ndarray
+    hints: np.ndarray | None
+    device: DeviceReport | None = None
+
+    def color_float(self) -> np.ndarray:
+        """The colour as (h, w, 3) float32 in [0, 1] (``core.color.to_float32``, as export reads it)."""
+        return to_float32(self.color)
+
+
+def resolve_model(model: InstalledModel | str | Path | None) -> InstalledModel | Path:
+    """The model a request names: installed model, ``.onnx`` path, name, or the default (None).
+
+    Raises:
+        ModelError: unknown name, or no model installed.
+    """
+    if isinstance(model, InstalledModel):
+        return model
+    if isinstance(model, Path) or (isinstance(model, str) and model.lower().endswith(".onnx")):
+        return Path(model)
+    registry = ModelRegistry()
+    return registry.get(model) if model else registry.default()
+
+
+class ColorizerCache:
+    """Colorizers by (model file, device, tile, overlap, batch size), created lazily, thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str, int | None, int | None, int | None], Colorizer] = {}
+
+    def get(self, model: InstalledModel | Path, device: str, tile: int | None = None,
+            overlap: int | None = None, batch_size: int | None = None) -> Colorizer:
+        """The colorizer of ``model`` on ``device`` (Colorizers differing by tiling share a session).
+
+        Raises:
+            ModelError: not a usable model. TilingError: overlap >= tile.
+        """
+        path = model.path if isinstance(model, InstalledModel) else Path(model)
+        key = (str(path), device, tile, overlap, batch_size)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = Colorizer(model, device=device, tile=tile, overlap=overlap,
+                                             batch_size=batch_size)
+            return self._items[key]
+
+    def clear(self) -> None:
+        """Forget every colorizer (after the model list changed)."""
+        with self._lock:
+            self._items.clear()
+
+
+_default_cache = ColorizerCache()
+
+
+def flats_over_paper(flats: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32: straight-alpha flats composited over paper white (the flats-only colour)."""
+    alpha = flats[..., 3:4]
+    return flats[..., :3] * alpha + (1.0 - alpha)
+
+
+def _float_hints(hints: np.ndarray | None) -> np.ndarray | None:
+    """The hint layer as float32 [0, 1]: uint8 (the editor's) through ``core.color.to_float32``, the one
+    conversion every loader uses, so hints read from a PNG and hints painted in the editor are equal."""
+    if hints is None or hints.dtype != np.uint8:
+        return hints
+    return to_float32(hints)
+
+
+def _preview(req: PageRequest, model: InstalledModel | Path, cache: ColorizerCache) -> tuple[Colorizer, Any]:
+    """(colorizer with the whole preview in one tile, hints shrunk to the preview size in uint8)."""
+    assert req.preview_side is not None
+    shape = fit_shape(req.line.shape[0], req.line.shape[1], req.preview_side)
+    hints = req.hints
+    if hints is not None and hints.shape[:2] != shape and hints.dtype == np.uint8:
+        hints = cv2.resize(hints, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    manifest = cache.get(model, req.device).manifest
+    side = -(-max(shape) // manifest.size_multiple) * manifest.size_multiple
+    tile = side if side > manifest.preferred_tile else None  # one tile: no overlap computed twice
+    return cache.get(model, req.device, tile, req.overlap, req.batch_size), hints
+
+
+def _flats_only(req: PageRequest, progress: ProgressFn | None) -> PageLayers:
+    """A flats-only page: the flats (empty without hints) and their composite over paper as the colour."""
+    hints_f = _float_hints(req.hints)
+    if hints_f is None:
+        flats = np.zeros((*req.line.shape[:2], 4), np.float32)
+    else:
+        flats = page_flats(req.line, hints_f, req.dpi)
+    if progress is not None:
+        progress(1, 1)
+    return PageLayers(to_uint16(flats_over_paper(flats)), flats, req.line, req.hints)
+
+
+def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress: ProgressFn | None = None,
+             cancel: CancelFn | None = None) -> PageLayers:
+    """Run one page's job (see the module docstring).
+
+    Raises:
+        ModelError: no or unusable model. HintError: hints that do not fit the page.
+        CancelledError: ``cancel`` returned True. TilingError: out of memory at the smallest tile.
+    """
+    if req.flats_only:
+        return _flats_only(req, progress)
+    cache = cache if cache is not None else _default_cache
+    model = resolve_model(req.model)
+    if req.preview_side is not None:
+        colorizer, hints = _preview(req, model, cache)
+    else:
+        colorizer, hints = cache.get(model, req.device, req.tile, req.overlap, req.batch_size), req.hints
+    hints_f = _float_hints(hints)
+    flats: np.ndarray | None = None
+    wants_flats = req.with_flats or any(c.startswith("flats") for c in colorizer.manifest.channels)
+    if req.preview_side is None and wants_flats and hints_f is not None and has_alpha(hints_f):
+        flats = page_flats(req.line, hints_f, req.dpi)
+    out = colorizer.colorize(req.line, hints_f, preserve_ink=False, flats=flats, progress=progress,
+                             cancel=cancel, max_side=req.preview_side, unhinted=req.unhinted)
+    return PageLayers(to_uint16(out), flats, req.line, req.hints, colorizer.device_report)
