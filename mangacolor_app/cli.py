@@ -276,7 +276,7 @@ def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, 
         request = PageRequest(line, hints, dpi, model=model, device=args.device, unhinted=opts.unhinted,
                               with_flats=psd, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
         layers = run_page(request, cache=cache, progress=_progress_of(page.name))
-        export_page(output, ExportLayers(ink=line, color=layers.color_float(), flats=layers.flats if psd else None,
+        export_page(output, ExportLayers(ink=line, color=layers.color, flats=layers.flats if psd else None,
                                          hints=hints if psd else None, dpi=dpi),
                     format=fmt, bit_depth=opts.bit_depth, quality=opts.quality, preserve_ink=opts.preserve_ink)
         if memory is not None and hints is not None:

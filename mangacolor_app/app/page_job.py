@@ -8,8 +8,8 @@ The CLI (``mangacolor colorize``), the editor's live preview and full render, an
 * flats-only pages (no model): the flats over paper;
 * preview mode: the page downscaled to ``preview_side``, the uint8 hint layer shrunk before any float
   conversion, the whole preview in one tile;
-* the colour is returned as uint16 (H, W, 3), the page-sized form the project stores and export reads,
-  so the CLI and the editor export the same bytes.
+* the colour is returned as uint16 (H, W, 3), written tile by tile by the tiling core (no page-sized
+  float32), the form the project stores and export reads, so the CLI and the editor export the same bytes.
 
 Models are cached per (model file, device, tile) in a :class:`ColorizerCache` (sessions are shared).
 """
@@ -203,6 +203,6 @@ def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress:
     wants_flats = req.with_flats or any(c.startswith("flats") for c in colorizer.manifest.channels)
     if req.preview_side is None and wants_flats and hints_f is not None and has_alpha(hints_f):
         flats = page_flats(req.line, hints_f, req.dpi)
-    out = colorizer.colorize(req.line, hints_f, preserve_ink=False, flats=flats, progress=progress,
-                             cancel=cancel, max_side=req.preview_side, unhinted=req.unhinted)
-    return PageLayers(to_uint16(out), flats, req.line, req.hints, colorizer.device_report)
+    color = colorizer.colorize(req.line, hints_f, preserve_ink=False, flats=flats, progress=progress, cancel=cancel,
+                               max_side=req.preview_side, unhinted=req.unhinted, out_dtype=np.uint16)
+    return PageLayers(color, flats, req.line, req.hints, colorizer.device_report)

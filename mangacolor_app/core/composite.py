@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mangacolor_app.core.color import to_float32, to_uint8
+from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
 
 __all__ = ["multiply", "preserve_ink", "alpha_over", "has_alpha", "paper_with_ink"]
 
@@ -144,15 +144,17 @@ def paper_with_ink(line: np.ndarray, preserve_ink: bool, out_dtype: Any) -> np.n
     Args:
         line: (H, W) luma, uint8/uint16 or float in [0, 1] (1 = paper).
         preserve_ink: multiply the paper by the line (else plain white).
-        out_dtype: np.float32 (range [0, 1]) or np.uint8 (rounded to nearest, as the tiling core does).
+        out_dtype: np.float32 (range [0, 1]), or np.uint8 / np.uint16 (rounded to nearest, as the tiling
+            core does).
 
     Raises:
         ValueError: another ``out_dtype``.
     """
     dtype = np.dtype(out_dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
-        raise ValueError(f"out_dtype must be float32 or uint8, got {dtype}")
+    if dtype not in (np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.uint16)):
+        raise ValueError(f"out_dtype must be float32, uint8 or uint16, got {dtype}")
     if not preserve_ink:
-        return np.full((*line.shape, 3), 255 if dtype == np.uint8 else 1.0, dtype=dtype)
-    luma = to_uint8(line) if dtype == np.uint8 else to_float32(line)
+        white = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
+        return np.full((*line.shape, 3), white, dtype=dtype)
+    luma: np.ndarray = to_uint8(line) if dtype == np.uint8 else to_uint16(line) if dtype == np.uint16 else to_float32(line)
     return np.repeat(luma[:, :, None], 3, axis=2)

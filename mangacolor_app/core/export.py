@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mangacolor_app.core.atomic import atomic_write
-from mangacolor_app.core.color import to_uint8, to_uint16
+from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
 from mangacolor_app.core.composite import alpha_over, multiply
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.icc import srgb_icc
@@ -53,14 +53,15 @@ class ExportLayers:
 
     Attributes:
         ink: (H, W) float32 in [0, 1], the line art (1 = paper, 0 = ink).
-        color: (H, W, 3) float32 in [0, 1], the colorization result (without ink).
+        color: (H, W, 3) float32 in [0, 1], or uint16 (the page job's and the project's form: read
+            through ``core.color.to_float32``, a row block at a time), the colorization result (without ink).
         flats: (H, W, 4) float32 in [0, 1] straight-alpha flats layer, or None.
         hints: (H, W, 4) float32 in [0, 1] hint layer (RGB + mask as alpha), or None.
         dpi: (x, y) dots per inch to record, or None.
     """
 
     ink: npt.NDArray[np.float32]
-    color: npt.NDArray[np.float32]
+    color: npt.NDArray[np.float32] | npt.NDArray[np.uint16]
     flats: npt.NDArray[np.float32] | None = None
     hints: npt.NDArray[np.float32] | None = None
     dpi: tuple[float, float] | None = None
@@ -81,7 +82,8 @@ def _check_layers(layers: ExportLayers, path: Path) -> None:
         expected["hints"] = ((h, w, 4), layers.hints)
     for name, (shape, array) in expected.items():
         arr = np.asarray(array)
-        if arr.shape != shape or not np.issubdtype(arr.dtype, np.floating):
+        uint16_ok = name == "color" and arr.dtype == np.uint16
+        if arr.shape != shape or not (uint16_ok or np.issubdtype(arr.dtype, np.floating)):
             raise ImageSaveError(
                 f"cannot export: the {name} layer is {arr.dtype} {arr.shape}, expected float {shape}", path
             )
@@ -100,9 +102,27 @@ def composite_layers(layers: ExportLayers, preserve_ink: bool = True) -> npt.NDA
     Returns:
         (H, W, 3) float32 in [0, 1] (a new array).
     """
+    color = to_float32(layers.color) if layers.color.dtype == np.uint16 else layers.color
     if preserve_ink:
-        return multiply(layers.color, layers.ink)
-    return np.array(layers.color, dtype=np.float32, copy=True)
+        return multiply(color, layers.ink)
+    return np.array(color, dtype=np.float32, copy=True)
+
+
+#: Rows of a page composited at a time by :func:`_flat_quantized` (bounded float32 temporaries).
+_FLAT_ROWS = 256
+
+
+def _flat_quantized(layers: ExportLayers, preserve_ink: bool, bit_depth: int) -> np.ndarray:
+    """:func:`composite_layers` quantised to ``bit_depth`` (uint8/uint16), computed ``_FLAT_ROWS`` rows at a
+    time: the same values as quantising the whole float composite, without a page-sized float32 copy."""
+    h, w = layers.size
+    out = np.empty((h, w, 3), np.uint16 if bit_depth == 16 else np.uint8)
+    quantize = to_uint16 if bit_depth == 16 else to_uint8
+    for y in range(0, h, _FLAT_ROWS):
+        rows = slice(y, y + _FLAT_ROWS)
+        part = ExportLayers(ink=layers.ink[rows], color=layers.color[rows])
+        out[rows] = quantize(composite_layers(part, preserve_ink))
+    return out
 
 
 def export_page(
@@ -144,7 +164,7 @@ def export_page(
     if fmt == "psd":
         _export_psd(target, layers, bit_depth=bit_depth, preserve_ink=preserve_ink)
     else:
-        flat = composite_layers(layers, preserve_ink)
+        flat = _flat_quantized(layers, preserve_ink, bit_depth)
         save_image(target, flat, format=fmt, quality=quality, bit_depth=bit_depth, dpi=layers.dpi)
     logger.info("exported %s (%s, %d-bit)", target, fmt, bit_depth)
     return target

@@ -43,7 +43,7 @@ Source = np.ndarray | RegionReader
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 
-_OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.uint8))
+_OUT_DTYPES = (np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.uint16))
 _round_up = round_up
 
 
@@ -103,18 +103,19 @@ def _call_fn(fn: TileFn, batch: np.ndarray, out_channels: int) -> np.ndarray:
 
 def _store(out: np.ndarray, y0: int, block: np.ndarray) -> None:
     """Write a float32 block into ``out`` rows from ``y0``, converting IN PLACE in ``block``
-    (uint8: clipped to [0, 1], rounded to nearest), so no extra page-wide temporary is made."""
-    if out.dtype == np.uint8:
+    (uint8/uint16: clipped to [0, 1], rounded to nearest, the values ``core.color.to_uint8``/``to_uint16``
+    give), so no extra page-wide temporary is made."""
+    if out.dtype in (np.uint8, np.uint16):
         np.clip(block, 0.0, 1.0, out=block)
-        block *= 255.0
-        block += 0.5
+        block *= np.float32(255.0 if out.dtype == np.uint8 else 65535.0)
+        block += np.float32(0.5)
     out[y0 : y0 + block.shape[0]] = block
 
 
 def _check_out_dtype(out_dtype: Any) -> np.dtype:
     dtype = np.dtype(out_dtype)
     if dtype not in _OUT_DTYPES:
-        raise TilingError(f"out_dtype must be float32 or uint8, got {dtype}")
+        raise TilingError(f"out_dtype must be float32, uint8 or uint16, got {dtype}")
     return dtype
 
 
@@ -174,7 +175,7 @@ def run_tiled(
         plan: from :func:`plan_tiles`, for this page's size.
         out_channels: channels of ``fn``'s output.
         batch_size: tiles per call of ``fn`` (tiles of one tile row).
-        out_dtype: np.float32 (unclipped) or np.uint8 (clipped, rounded).
+        out_dtype: np.float32 (unclipped), or np.uint8 / np.uint16 (clipped, rounded).
         progress: called as progress(tiles_done, n_tiles) after each batch.
         cancel: polled before each batch; True raises CancelledError.
 

@@ -213,7 +213,8 @@ class Colorizer:
             flats: optional precomputed (H, W, 4) flats layer (for models with flats channels).
             progress: called as progress(tiles_done, n_tiles).
             cancel: polled between tile batches; True raises CancelledError.
-            out_dtype: np.float32 (range [0, 1]) or np.uint8 (page buffer kept uint8).
+            out_dtype: np.float32 (range [0, 1]), or np.uint8 / np.uint16 (page buffer kept integer; the
+                values ``core.color.to_uint8`` / ``to_uint16`` give for the float result).
             max_side: preview mode: downscale so the longer side is at most this (output at that size).
             unhinted: share of the model's own colour kept where no hint or flat reaches, in [0, 1]
                 (0 = clean paper white there); None = the manifest's ``unhinted_strength``.

@@ -28,7 +28,7 @@ def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool
     Raises:
         ImageSaveError: the project has no result yet.
     """
-    color = project.result_float()
+    color = project.result  # uint16: export reads it a row block at a time (no page-sized float copy)
     if color is None:
         raise ImageSaveError("nothing to export yet: colorize the page first")
     ink = line_gray if line_gray is not None else rgb_to_gray(project.page)
