@@ -25,7 +25,7 @@ import numpy as np
 
 from mangacolor_app.core import tiling
 from mangacolor_app.core.blending import blend_margin
-from mangacolor_app.core.color import rgb_to_gray
+from mangacolor_app.core.color import rgb_to_gray, to_float32
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.flats import paper_mask
@@ -80,10 +80,8 @@ def image_to_line(image: np.ndarray) -> np.ndarray:
 
 
 def _float01(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / np.float32(255.0)
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / np.float32(65535.0)
+    if a.dtype in (np.uint8, np.uint16):
+        return to_float32(a)
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"unsupported image dtype {a.dtype} (expected uint8, uint16 or float)")
     return a.astype(np.float32, copy=False)
