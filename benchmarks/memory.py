@@ -11,6 +11,16 @@ pixel costs, independent of the fixed cost).
 The model is the small generated conv net of ``benchmarks/chapter.py`` (memory behaviour is the pipeline's)
 unless ``--model PATH`` is given. Usage: python benchmarks/memory.py [--mp 4 16 100] [--formats png psd]
 [--model PATH]. Prints one JSON object.
+
+Measured (2026-12-04, 2 shared CPU cores, ``--mp 16 100``; a page with two hint boxes):
+
+* PNG, 100 MP: peak 3.52 GB = 36.9 B/px (fixed cost 78 MB; marginal 35.3 B/px); 76 s.
+  Before the page-job service (float32 colour page, float composite before export): 60.2 B/px marginal
+  (``--mp 1 4``). Left at page size: the float32 hint layer (16 B/px; ``core.model_inputs`` and
+  ``inference.planes`` take float hints), the float32 line (4 B/px), the uint16 colour (6 B/px).
+  The 20 B/px goal needs the hint layer kept uint8 into ``ModelInputBuilder`` and the gate plane.
+* PSD (every layer), 100 MP: peak 8.42 GB = 88.3 B/px (marginal 85.5 B/px; 106 B/px before): psd-tools
+  holds each layer's channels as well as the float flats and hints.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.chapter import build_model  # noqa: E402
+
+Image.MAX_IMAGE_PIXELS = None  # the pages made here are ours (the app's own decode checks still apply)
 
 CHILD = """
 import json, resource, sys, time
