@@ -199,3 +199,26 @@ def test_finetune_installs_model_usable_by_cli(tmp_path: Path, mangacolor_home: 
                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert res.returncode == 0, res.stderr
     assert Image.open(tmp_path / "out.png").size == (80, 64)
+
+
+def test_model_object_with_flats_and_paper_is_what_the_app_produces(exported: Path) -> None:
+    """The exported flats model through ``OnnxModel`` (gate from the page's hint and flats layers, the
+    paper the flats keep included) equals the app's tiled run, at full and at reduced unhinted colour."""
+    from mangacolor_app.core.flats import page_flats, paper_mask
+    from mangacolor_app.core.model_inputs import build_model_input
+    from mangacolor_app.inference.pipeline import Colorizer
+
+    line = np.ones((96, 128), np.float32)
+    line[16:64, 16] = line[16:64, 64] = line[16, 16:65] = line[64, 16:65] = 0.0
+    hints = np.zeros((96, 128, 4), np.float32)
+    hints[30:36, 24:50] = (0.9, 0.2, 0.1, 1.0)
+    flats = page_flats(line, hints, None)
+    assert paper_mask(flats).any()  # the unhinted background is kept paper
+    colorizer = Colorizer(exported, device="cpu", tile=512)
+    m = colorizer.manifest
+    x = np.ascontiguousarray(build_model_input(line, hints, m.channels, flats=flats,
+                                               blur_sigma=m.hint_blur_sigma).transpose(2, 0, 1)[None])
+    for unhinted in (1.0, 0.3):
+        app = colorizer.colorize(line, hints, flats=flats, unhinted=unhinted, preserve_ink=True)
+        got = colorizer.model(x, unhinted=unhinted, preserve_ink=True, hints=hints[None], flats=flats[None])
+        np.testing.assert_allclose(got[0].transpose(1, 2, 0), app, atol=2e-5)

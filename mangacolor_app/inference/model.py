@@ -19,6 +19,7 @@ import numpy as np
 
 from mangacolor_app.core.color import lab_to_rgb
 from mangacolor_app.core.errors import MangaColorError, ModelError
+from mangacolor_app.core.flats import paper_mask
 from mangacolor_app.core.manifest import ModelManifest
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
 from mangacolor_app.inference.gpu import FP16_ENV
@@ -123,15 +124,20 @@ class OnnxModel:
         y = self.session.run([self.manifest.output_name], {self.manifest.input_name: nchw})[0]
         return decode_output(y, self.manifest, self.path)
 
-    def __call__(self, x: np.ndarray, *, unhinted: float | None = None, preserve_ink: bool = False) -> np.ndarray:
+    def __call__(self, x: np.ndarray, *, unhinted: float | None = None, preserve_ink: bool = False,
+                 hints: np.ndarray | None = None, flats: np.ndarray | None = None) -> np.ndarray:
         """What the app makes of one model input: :meth:`forward`, the unhinted gate, the ink.
 
         Args:
             x: (N, C, h, w) float32 in [0, 1], the manifest's channels in order.
             unhinted: share of the model's own colour kept where no hint or flat reaches (None: the
-                manifest's ``unhinted_strength``); below 1 the gate of ``inference.planes.gate_plane``
-                is computed from the input's hint and flats planes, and the rest of each pixel is paper.
+                manifest's ``unhinted_strength``). The gate of ``inference.planes.gate_plane`` applies,
+                as in the app, below 1 or where the flats keep paper; the rest of each pixel is paper.
             preserve_ink: multiply by the ``line`` channel (ink stays black), as the app does by default.
+            hints, flats: the (N, h, w, 4) RGBA hint and flats layers the input was made from, when known.
+                Without them they are rebuilt from the input's planes, which are premultiplied: the
+                paper the flats keep (Paper key, unhinted background) and Paper-key hints are then not
+                told apart from colour, so pass the layers for those pages.
 
         Returns:
             (N, 3, h, w) float32 RGB in [0, 1].
@@ -146,9 +152,11 @@ class OnnxModel:
             raise ValueError(f"unhinted must be in [0, 1], got {strength}")
         y = self.forward(x)
         slices = token_slices(self.manifest.channels)
-        if strength < 1.0:
-            for k in range(x.shape[0]):
-                gate = self._gate(x[k], slices, strength)
+        for k in range(x.shape[0]):
+            hint_k = hints[k] if hints is not None else _rgba(x[k], slices, "hint_rgb", "hint_mask")
+            flats_k = flats[k] if flats is not None else _rgba(x[k], slices, "flats_rgb", "flats_mask")
+            if strength < 1.0 or (flats_k is not None and paper_mask(flats_k).any()):
+                gate = self._gate(x[k], slices, strength, hint_k, flats_k)
                 y[k] -= (1.0 - gate)[None] * (y[k] - np.float32(1.0))
         if preserve_ink:
             if "line" not in slices:
@@ -156,12 +164,11 @@ class OnnxModel:
             y *= np.clip(x[:, slices["line"]], 0.0, 1.0)
         return y
 
-    def _gate(self, planes: np.ndarray, slices: dict[str, slice], strength: float) -> np.ndarray:
-        """The (h, w) float32 gate of one (C, h, w) input, from its hint and flats planes."""
+    def _gate(self, planes: np.ndarray, slices: dict[str, slice], strength: float, hints: np.ndarray | None,
+              flats: np.ndarray | None) -> np.ndarray:
+        """The (h, w) float32 gate of one (C, h, w) input and its (h, w, 4) hint and flats layers."""
         h, w = planes.shape[1:]
         line = planes[slices["line"]][0] if "line" in slices else np.ones((h, w), np.float32)
-        hints = _rgba(planes, slices, "hint_rgb", "hint_mask")
-        flats = _rgba(planes, slices, "flats_rgb", "flats_mask")
         builder = ModelInputBuilder(line, None, ["line"], blur_sigma=self.manifest.hint_blur_sigma)
         out = np.empty((1, h, w), np.float32)
         gate_plane(builder, hints, flats, strength)(slice(0, h), slice(0, w), out)
