@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -33,18 +32,9 @@ A4_300DPI = (3508, 2480)  # (H, W)
 TARGET_S_PER_PAGE = 0.3
 CUDA = "CUDAExecutionProvider"
 
+from gpu_check import _best  # noqa: E402 - the self-contained check's best-of-N timer, one copy
+
 logger = logging.getLogger("benchmarks.gpu")
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def ort_page(model: Path, device: str, line: np.ndarray, hints: np.ndarray, repeats: int) -> dict:

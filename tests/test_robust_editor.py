@@ -3,7 +3,6 @@ alpha, hand-edited projects, bit-rotted autosaves, a .cbz, messages that name th
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from test_qt_window import answers, make_page, make_window, open_page, write_page  # noqa: F401 - fixtures
+from test_robust_project import _rewrite_manifest
 
 from mangacolor_app.core import project as proj
 from mangacolor_app.core.paths import autosave_dir
@@ -25,16 +25,7 @@ def _wait_error(qtbot, win) -> str:  # type: ignore[no-untyped-def]
 
 def _edited(tmp_path: Path, edit: object, name: str = "edited.mcproj") -> Path:
     good = proj.save_project(tmp_path / "good.mcproj", proj.Project.new(make_page(), dpi=(300.0, 300.0)))
-    bad = tmp_path / name
-    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "project.json":
-                manifest = json.loads(data)
-                edit(manifest)  # type: ignore[operator]
-                data = json.dumps(manifest).encode()
-            zout.writestr(info, data)
-    return bad
+    return _rewrite_manifest(good, tmp_path / name, edit)
 
 
 def test_transparent_line_art_opens_on_white(qtbot, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
