@@ -177,3 +177,20 @@ def test_gate_keeps_no_model_colour_on_paper(strength: float) -> None:
     gate_plane(builder, hints, None, strength)(slice(0, 200), slice(0, 300), out)
     assert (out[0][paper] == 0).all()
     assert out[0][100, 80] == pytest.approx(1.0)
+
+
+def test_large_shape_clipped_by_page_edge_fills_whole() -> None:
+    """A large closed shape that the page edge cuts (a strand of hair running off the bottom) is not
+    the page background: a small dot in it fills all of it, while the background stays paper."""
+    line, hints = _page()
+    pts = np.array([[250, 599], [300, 150], [420, 120], [480, 599]], np.int32)  # open at the bottom edge
+    cv2.polylines(line, [pts], False, 0.0, 3, cv2.LINE_AA)
+    strand = np.zeros(line.shape, np.uint8)
+    cv2.fillPoly(strand, [pts], 1)
+    strand = cv2.erode(strand, np.ones((9, 9), np.uint8)) > 0
+    assert strand.mean() > 0.05 and strand[-5:].any()  # large, and runs off the page
+    cv2.circle(hints, (380, 400), 5, RED, -1)
+    flats = compute_flats(line, hints)
+    assert (flats[..., 0][strand] == 1).mean() > 0.99 and (flats[..., 3][strand] == 1).mean() > 0.99
+    background = ~cv2.dilate(strand.view(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert (flats[..., 3][background] > 0).mean() < 0.005

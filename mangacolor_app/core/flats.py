@@ -27,8 +27,8 @@ import numpy as np
 from mangacolor_app.core.errors import HintError
 from mangacolor_app.core.flats_background import (
     OpenRegions,
+    border_shares,
     gap_radii,
-    is_large,
     is_open,
     open_claims,
 )
@@ -87,8 +87,8 @@ def compute_flats(
     """Fill every hinted closed region of the line art with its hint colour.
 
     Hint pixels holding the Paper key (``core.hints.PAPER_KEY_RGBA8``) are seeds of "keep blank".
-    Large border-touching regions (the page background) are coloured whole only when one hint stroke
-    covers enough of them; otherwise a hint there colours the room it sits in once larger gaps are
+    Large regions running along enough of the page border (the page background) are coloured whole
+    only when one hint stroke covers enough of them; otherwise a hint there colours the room it sits in once larger gaps are
     closed, or a bounded neighbourhood of itself (see :mod:`core.flats_background`).
 
     Args:
@@ -274,6 +274,7 @@ def _assign_colours(
         fill (H, W) int32: -1 = barrier (to be propagated into), 0 = unhinted, k >= 1 = palette[k - 1].
     """
     shape = regions.shape
+    shares = border_shares(regions, len(stats))
     is_region = stats[:, cv2.CC_STAT_AREA] >= min_area
     is_region[0] = False  # label 0 is the barrier itself
     ys, xs = np.nonzero(seed_index)
@@ -285,7 +286,7 @@ def _assign_colours(
     pairs = np.unique(reg * n_col + col)
     pair_reg, pair_col = pairs // n_col, pairs % n_col
     n_colours = np.bincount(pair_reg, minlength=len(stats))
-    large = np.array([is_large(int(stats[r, 4]), shape) for r in pair_reg], bool)
+    large = np.array([is_open(_box(stats[r]), int(stats[r, 4]), shape, float(shares[r])) for r in pair_reg], bool)
     lut = np.where(is_region, 0, -1).astype(np.int32)
     single = (n_colours[pair_reg] == 1) & ~large
     lut[pair_reg[single]] = pair_col[single]
@@ -296,9 +297,8 @@ def _assign_colours(
         box = np.s_[y0 : y0 + bh, x0 : x0 + bw]
         inside = regions[box] == r
         seeds = np.where(inside, seed_index[box], 0)
-        if is_large(int(stats[r, 4]), shape):
-            open_ = is_open((x0, y0, bw, bh), int(stats[r, 4]), shape)
-            claims = open_claims(inside, (y0, x0), seeds, levels, shape, open_)
+        if is_open((x0, y0, bw, bh), int(stats[r, 4]), shape, float(shares[r])):
+            claims = open_claims(inside, (y0, x0), seeds, levels, shape, True)
             _split_claims(claims, seeds, line8[box])
             np.copyto(fill[box], claims, where=claims > 0)
             continue
@@ -315,7 +315,8 @@ def _mark_open_paper(fill: np.ndarray, regions: np.ndarray, stats: np.ndarray, p
     """Set the unfilled pixels (0) of open regions to a paper palette entry, in place in ``fill``;
     returns the palette (with a paper row appended when it had none)."""
     shape = fill.shape
-    open_ids = [r for r in range(1, len(stats)) if is_open(_box(stats[r]), int(stats[r, 4]), shape)]
+    shares = border_shares(regions, len(stats))
+    open_ids = [r for r in range(1, len(stats)) if is_open(_box(stats[r]), int(stats[r, 4]), shape, float(shares[r]))]
     if not open_ids:
         return palette
     rows = np.flatnonzero((palette == PAPER_ROW).all(axis=1))

@@ -1,8 +1,10 @@
-"""The page-background rule of :mod:`core.flats`: what a hint may colour in a large region.
+"""The page-background rule of :mod:`core.flats`: what a hint may colour in the page background.
 
-A region covering at least ``BG_AREA_FRAC`` of the page is "large"; a large region touching the page
-border is "open" (the page background, or a figure whose outline leaks into it through a gap). A
-hint colour takes a large region whole only when the artist clearly asked: one connected stroke of
+A region covering at least ``BG_AREA_FRAC`` of the page is "large"; a large region that runs along
+at least ``BG_BORDER_FRAC`` of the page border is "open" (the page background, or a figure whose
+outline leaks into it through a gap). A large region meeting the border only along a short stretch
+(a strand of hair or a sleeve clipped by the page edge) is a closed shape: :mod:`core.flats` fills it
+like any other region. A hint colour takes a large region whole only when the artist clearly asked: one connected stroke of
 it covers at least ``COVER_FRAC`` of the region (a broad stroke, the fill tool). Otherwise each hint
 blob in it claims:
 
@@ -12,9 +14,9 @@ blob in it claims:
    ``ROOM_FRAC`` of the region; or a larger radius while that splits the room to under
    ``SPLIT_RATIO`` of its area), the blob claims it grown back by the radius (the ball reaches into
    its corners, and no further than the radius through the gap it closed);
-2. if no radius seals a room: in a large closed region, the whole region (its outline holds); in
-   an open one (the blob really sits on the open paper), only a bounded neighbourhood, the pixels
-   of the region within ``NEAR_FRAC`` of the short side of it.
+2. if no radius seals a room (the blob really sits on the open paper), only a bounded
+   neighbourhood: the pixels of the region within ``NEAR_FRAC`` of the short side of it.
+   (:func:`open_claims` with ``open_=False``, a large closed region, gives the whole region then.)
 
 The thresholds are fractions of the page, so the rule is the same at any resolution. Pure numpy +
 OpenCV; works on bounding boxes.
@@ -28,13 +30,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["BG_AREA_FRAC", "COVER_FRAC", "MAX_GAP_FRAC", "NEAR_FRAC", "ROOM_FRAC", "OpenRegions", "gap_radii", "is_large", "is_open",
+__all__ = ["BG_AREA_FRAC", "BG_BORDER_FRAC", "COVER_FRAC", "MAX_GAP_FRAC", "NEAR_FRAC", "ROOM_FRAC", "OpenRegions", "border_shares", "gap_radii", "is_large", "is_open",
            "open_claims"]
 
 log = logging.getLogger(__name__)
 
 #: Share of the page a border-touching region must cover to be "open" (page background).
 BG_AREA_FRAC = 0.05
+#: Share of the page's border a large region must run along to be the page background (half a side of
+#: a square page); a large region meeting the border only along a shorter stretch (a strand of hair or a
+#: sleeve cut by the page edge) is a closed shape that the page edge happens to clip.
+BG_BORDER_FRAC = 0.125
 #: Share of an open region a colour's hint pixels must cover for the colour to take all of it.
 COVER_FRAC = 0.01
 #: Largest ink gap radius (fraction of the page's short side) tried when closing gaps around a hint.
@@ -52,13 +58,24 @@ def is_large(area: int, shape: tuple[int, int]) -> bool:
     return area >= BG_AREA_FRAC * shape[0] * shape[1]
 
 
-def is_open(box: tuple[int, int, int, int], area: int, shape: tuple[int, int]) -> bool:
+def is_open(box: tuple[int, int, int, int], area: int, shape: tuple[int, int],
+            border_share: float | None = None) -> bool:
     """Whether a component with bounding box ``box`` = (x, y, w, h) and ``area`` pixels is open
-    (touches the border of a page of ``shape`` = (H, W) and is large)."""
+    (touches the border of a page of ``shape`` = (H, W) and is large); when its ``border_share`` (the
+    share of the page's border pixels it holds, 0..1) is given, it must also be at least
+    ``BG_BORDER_FRAC``."""
     x, y, w, h = box
     page_h, page_w = shape
     touches = x == 0 or y == 0 or x + w >= page_w or y + h >= page_h
+    if border_share is not None and border_share < BG_BORDER_FRAC:
+        return False
     return touches and is_large(area, shape)
+
+
+def border_shares(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n,) float64: the share of the page's border pixels each label 0..n-1 of (H, W) int ``labels`` holds."""
+    border = np.concatenate([labels[0, :], labels[-1, :], labels[1:-1, 0], labels[1:-1, -1]])
+    return np.bincount(border, minlength=n)[:n] / max(1, len(border))
 
 
 @dataclass
