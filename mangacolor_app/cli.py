@@ -238,11 +238,11 @@ def _progress_of(page_name: str) -> Any:
 def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any]:
     """Load a page: (line (H, W) float32, hints (H, W, 4) float32 or None, dpi or None)."""
     from mangacolor_app.batch import load_page_hints
-    from mangacolor_app.core.color import rgb_to_gray
+    from mangacolor_app.core.lineart import page_line
     from mangacolor_app.core.pagefile import page_on_paper
 
     loaded = page.load()
-    line = rgb_to_gray(page_on_paper(loaded))
+    line = page_line(page_on_paper(loaded))
     dpi = loaded.dpi
     del loaded
     return line, load_page_hints(page, hints_arg, line.shape), dpi

@@ -25,11 +25,12 @@ import numpy as np
 
 from mangacolor_app.core import tiling
 from mangacolor_app.core.blending import blend_margin
-from mangacolor_app.core.color import rgb_to_gray, to_float32
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.composite import has_alpha, paper_with_ink
 from mangacolor_app.core.errors import TilingError
 from mangacolor_app.core.flats import paper_mask
 from mangacolor_app.core.hints import fit_hints
+from mangacolor_app.core.lineart import extract_line, is_colour_picture, page_line
 from mangacolor_app.core.model_inputs import ModelInputBuilder, token_slices
 from mangacolor_app.core.resize import fit_shape, fit_within
 from mangacolor_app.inference.manifest import (
@@ -58,11 +59,12 @@ def _round_up(v: int, m: int) -> int:
 
 
 def image_to_line(image: np.ndarray) -> np.ndarray:
-    """Page luma (1 = paper) of an (H, W) or (H, W, 3|4) image.
+    """Page line art (1 = paper) of an (H, W) or (H, W, 3|4) image: its luma, or for a colour
+    picture the lines drawn out of it (:func:`core.lineart.page_line`).
 
     uint8 input gives a uint8 (H, W) luma (OpenCV Rec. 601, same weights as ``core.color``) so that
-    huge pages never get a page-sized float32 copy; float input gives float32 (H, W) in [0, 1];
-    uint16 gives float32. Alpha is ignored.
+    huge pages never get a page-sized float32 copy (a colour picture's drawn-out line is float32);
+    float input gives float32 (H, W) in [0, 1]; uint16 gives float32. Alpha is ignored.
 
     Raises:
         ValueError: not a 2-D or 3-D image with 1, 3 or 4 channels, or unsupported dtype.
@@ -75,8 +77,9 @@ def image_to_line(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
     rgb = image[:, :, :3]
     if image.dtype == np.uint8:
-        return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    return rgb_to_gray(_float01(rgb))
+        gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        return extract_line(_float01(gray)) if is_colour_picture(rgb) else gray
+    return page_line(_float01(rgb))
 
 
 def _float01(a: np.ndarray) -> np.ndarray:

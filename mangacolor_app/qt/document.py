@@ -17,7 +17,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QUndoStack
 
-from mangacolor_app.core.color import rgb_to_gray, to_uint8
+from mangacolor_app.core.color import to_uint8
+from mangacolor_app.core.lineart import page_line
 from mangacolor_app.core.project import Palette, Project
 from mangacolor_app.qt.painting import Patch
 from mangacolor_app.qt.undo import HintPatchCommand, ValueCommand
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 def page_views(project: Project) -> tuple[np.ndarray, np.ndarray]:
     """The arrays the editor derives from a project's page: (line luma float32 (H, W) in [0, 1],
     page uint8 (H, W, 3)). Pure numpy: file workers compute them off the GUI thread."""
-    return rgb_to_gray(project.page), np.ascontiguousarray(to_uint8(project.page))
+    return page_line(project.page), np.ascontiguousarray(to_uint8(project.page))
 
 
 class Document(QObject):

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from mangacolor_app.app.page_job import PageRequest, run_page
-from mangacolor_app.core.color import rgb_to_gray, to_float32
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.export import ExportLayers, export_page
+from mangacolor_app.core.lineart import page_line
 from mangacolor_app.core.project import Project
 from mangacolor_app.qt.dialogs import ExportChoice
 
@@ -31,7 +32,7 @@ def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool
     color = project.result  # uint16: export reads it a row block at a time (no page-sized float copy)
     if color is None:
         raise ImageSaveError("nothing to export yet: colorize the page first")
-    ink = line_gray if line_gray is not None else rgb_to_gray(project.page)
+    ink = line_gray if line_gray is not None else page_line(project.page)
     if flats_u8 is not None:
         flats = to_float32(flats_u8)
     elif psd and has_alpha(project.hints):  # the page job's flats, as `mangacolor colorize -o page.psd` makes
