@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from mangacolor_app.core.chapter import (
-    ChapterJob,
     PageSource,
     find_hints_for,
     list_pages,
@@ -162,74 +161,15 @@ def _chapter(folder: Path, n: int, size: tuple[int, int] = (64, 48), corrupt: in
     return list_pages(folder)
 
 
-def test_chapter_job_failure_resume_and_force(tmp_path: Path) -> None:
-    pages = _chapter(tmp_path / "in", 30, corrupt=15)
-    out = tmp_path / "out"
-    progress: list[tuple[int, int]] = []
-    summary = ChapterJob(pages, out, _colorize, progress=lambda d, t: progress.append((d, t))).run()
-    assert (summary.total, summary.done, summary.skipped) == (30, 29, 0)
-    assert [name for name, _ in summary.failed] == ["page15.png"]
-    assert "page15.png" in summary.summary_text() and "1 failed" in summary.summary_text()
-    assert progress == [(i, 30) for i in range(1, 31)]
-    assert len(list(out.glob("*.color.png"))) == 29 and not (out / "page15.color.png").exists()
-    assert summary.outputs[0] == out / "page1.color.png" and len(summary.outputs) == 29
-
-    calls: list[str] = []
-
-    def counting(page: PageSource, output: Path) -> None:
-        calls.append(page.name)
-        _colorize(page, output)
-
-    again = ChapterJob(pages, out, counting).run()
-    assert (again.done, again.skipped, len(again.failed)) == (0, 29, 1)
-    assert calls == ["page15.png"]  # only the failed page is retried
-
-    calls.clear()
-    forced = ChapterJob(pages, out, counting, force=True).run()
-    assert (forced.done, forced.skipped, len(forced.failed)) == (29, 0, 1)
-    assert len(calls) == 30
-
-
-def test_chapter_job_other_errors_cancel_and_missing_output(tmp_path: Path) -> None:
-    pages = _chapter(tmp_path / "in", 4)
-
-    def flaky(page: PageSource, output: Path) -> None:
-        if page.name == "page2.png":
-            raise RuntimeError("device lost")
-        if page.name == "page3.png":
-            return  # forgets to write
-        _colorize(page, output)
-
-    summary = ChapterJob(pages, tmp_path / "out", flaky, marker="", extension="jpg").run()
-    assert summary.done == 2 and (tmp_path / "out" / "page1.jpg").is_file()
-    assert dict(summary.failed)["page2.png"] == "RuntimeError: device lost"
-    assert "no output" in dict(summary.failed)["page3.png"]
-
-    seen: list[int] = []
-    cancelled = ChapterJob(pages, tmp_path / "c", _colorize, progress=lambda d, t: seen.append(d),
-                           cancel=lambda: len(seen) >= 2).run()  # fmt: skip
-    assert cancelled.cancelled and cancelled.done == 2 and not cancelled.ok
-    assert "cancelled" in cancelled.summary_text()
-
-
-def test_chapter_job_from_cbz_with_colliding_stems(tmp_path: Path) -> None:
-    a = _png(tmp_path / "a.png")
-    cbz = write_cbz(tmp_path / "c.cbz", [("v1/001.png", a), ("v2/001.png", a), ("002.png", a)])
-    summary = ChapterJob(list_pages(cbz), tmp_path / "out", _colorize).run()
-    assert summary.done == 3 and summary.ok
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "002.color.png", "v1_001_png.color.png", "v2_001_png.color.png",
-    ]  # fmt: skip
-    packed = write_cbz(tmp_path / "colored.cbz", summary.outputs)
-    assert len(list_pages(packed)) == 0  # our outputs are never listed as pages...
-    with zipfile.ZipFile(packed) as zf:
-        assert len(zf.namelist()) == 3  # ...but they are packed
-
-
 def _job_peak(pages: list[PageSource], out: Path) -> int:
+    """Traced peak of the CLI's page loop (``batch.run_pages``) over ``pages``."""
+    from mangacolor_app.batch import OutputPlan, _Console, run_pages
+
+    out.mkdir()
+    plan = OutputPlan("folder", out, [out / f"{p.stem}.color.png" for p in pages], "png", resumable=True)
     tracemalloc.start()
     try:
-        summary = ChapterJob(pages, out, _colorize).run()
+        summary = run_pages(pages, plan, _colorize, (), _Console(quiet=True), force=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
