@@ -14,13 +14,15 @@ unless ``--model PATH`` is given. Usage: python benchmarks/memory.py [--mp 4 16 
 
 Measured (2026-12-04, 2 shared CPU cores, ``--mp 16 100``; a page with two hint boxes):
 
-* PNG, 100 MP: peak 3.52 GB = 36.9 B/px (fixed cost 78 MB; marginal 35.3 B/px); 76 s.
-  Before the page-job service (float32 colour page, float composite before export): 60.2 B/px marginal
-  (``--mp 1 4``). Left at page size: the float32 hint layer (16 B/px; ``core.model_inputs`` and
-  ``inference.planes`` take float hints), the float32 line (4 B/px), the uint16 colour (6 B/px).
-  The 20 B/px goal needs the hint layer kept uint8 into ``ModelInputBuilder`` and the gate plane.
-* PSD (every layer), 100 MP: peak 8.42 GB = 88.3 B/px (marginal 85.5 B/px; 106 B/px before): psd-tools
-  holds each layer's channels as well as the float flats and hints.
+* PNG, 100 MP: peak 1.82 GB = 19.1 B/px (fixed cost 78 MB; marginal 17.0 B/px); 40 s.
+  The page and its hint PNG are decoded as integers (``load_image(as_int=True)``), the line converted a
+  row block at a time (``core.pagefile.line_of_page``), the hint layer stays uint8 (4 B/px) through
+  ``fit_hints``, ``ModelInputBuilder`` and the gate (float32 only per tile window), the colour uint16,
+  and a flat export holds no hint layer. Before: 36.9 B/px (float32 hint layer, float32 RGB at load).
+* PSD (every layer), 100 MP: peak 5.73 GB = 60.1 B/px (marginal 57.2 B/px; 88.3 before): the merged
+  image is composited in row strips and an 8-bit PSD's flats are uint8, but psd-tools'
+  ``create_pixel_layer_from_array`` converts each layer to a page-sized float32 array and holds the
+  layers' channel data; the float32 flats (``core.flats``) exist while the model runs.
 """
 
 from __future__ import annotations

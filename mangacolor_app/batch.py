@@ -56,6 +56,7 @@ from mangacolor_app.core.chapter_pages import list_unsupported
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError, MangaColorError
 from mangacolor_app.core.export import EXPORT_FORMATS
+from mangacolor_app.core.imagesave import FORMATS, format_name
 
 __all__ = ["BatchOptions", "OutputPlan", "UsageError", "collect_pages", "plan_output", "refuse_overwriting_inputs",
            "run_batch"]
@@ -63,7 +64,8 @@ __all__ = ["BatchOptions", "OutputPlan", "UsageError", "collect_pages", "plan_ou
 logger = logging.getLogger(__name__)
 
 #: Extension written for each canonical format.
-FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "psd": ".psd"}
+#: The extension written for each export format (from the one table, ``core.imagesave.FORMATS``).
+FORMAT_EXTENSIONS = {name: FORMATS[name][0] for name in set(EXPORT_FORMATS.values())}
 _ARCHIVE_SUFFIXES = (".cbz", ".zip")
 _PROJECT_SUFFIX = ".mcproj"
 
@@ -129,10 +131,11 @@ def _is_single_file_input(inputs: Sequence[Path]) -> bool:
 
 def _format_of(opts: BatchOptions, default: str) -> str:
     """Canonical format from --format (or ``default``); UsageError for an unknown name."""
-    name = (opts.format or default).lower().lstrip(".")
-    if name not in EXPORT_FORMATS:
-        raise UsageError(f"unknown format {name!r} (use png, tiff, jpeg, webp or psd)")
-    return EXPORT_FORMATS[name]
+    name = opts.format or default
+    fmt = format_name(name, FORMAT_EXTENSIONS)
+    if fmt is None:
+        raise UsageError(f"unknown format {name.lower().lstrip('.')!r} (use png, tiff, jpeg, webp or psd)")
+    return fmt
 
 
 def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: BatchOptions) -> OutputPlan:
@@ -148,7 +151,7 @@ def plan_output(inputs: Sequence[Path], pages: Sequence[PageSource], opts: Batch
         return _plan_cbz(pages, opts, inputs)
     is_file_name = suffix in (*IMAGE_EXTENSIONS, *(f".{k}" for k in EXPORT_FORMATS)) and not out.is_dir()
     if is_file_name and _is_single_file_input(inputs):
-        fmt = EXPORT_FORMATS.get(suffix.lstrip("."), suffix.lstrip("."))
+        fmt = format_name(suffix, FORMAT_EXTENSIONS) or suffix.lstrip(".")
         if opts.format and _format_of(opts, fmt) != fmt:
             raise UsageError(f"--format {opts.format} contradicts the output file name {out.name}")
         if opts.flats_only and fmt != "png":
@@ -211,17 +214,18 @@ def _project_beside(page: PageSource) -> Path | None:
 
 
 def _project_hints(path: Path) -> Any:
-    """The hint layer of a project file as (H, W, 4) float32, or None when core.project is absent."""
+    """The hint layer of a project file as (H, W, 4) uint8, or None when core.project is absent."""
     try:
         from mangacolor_app.core.project import load_project
     except ImportError:
         logger.debug("core.project not available; ignoring %s", path)
         return None
-    return load_project(path).hints_float()
+    return load_project(path).hints
 
 
 def load_page_hints(page: PageSource, hints_arg: Path | None, shape_hw: tuple[int, int]) -> Any:
-    """The page's hint layer fitted to ``shape_hw``: (H, W, 4) float32 [0, 1], or None (no hint pixel).
+    """The page's hint layer fitted to ``shape_hw``: (H, W, 4) RGBA as the file stores it (uint8, or
+    uint16 for a 16-bit hint image: ``core.color.to_float32`` gives the [0, 1] layer), or None (no hint pixel).
 
     Hint images must have an alpha channel (:mod:`mangacolor_app.core.pagefile`).
 
@@ -236,7 +240,7 @@ def load_page_hints(page: PageSource, hints_arg: Path | None, shape_hw: tuple[in
     source: PageSource | None = PageSource(explicit.name, explicit) if explicit is not None else page.hints
     if source is not None:
         where = Path(source.display_name) if source.member is not None else source.path
-        hints = hints_from_page(source.load(), where)
+        hints = hints_from_page(source.load(as_int=True), where)
     else:
         project = _project_beside(page)
         hints = _project_hints(project) if project is not None else None

@@ -236,13 +236,13 @@ def _progress_of(page_name: str) -> Any:
 
 
 def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any]:
-    """Load a page: (line (H, W) float32, hints (H, W, 4) float32 or None, dpi or None)."""
+    """Load a page: (line (H, W) float32, hints (H, W, 4) uint8/uint16 or None, dpi or None); the page
+    is decoded as integers and its line converted a row block at a time (``core.pagefile.line_of_page``)."""
     from mangacolor_app.batch import load_page_hints
-    from mangacolor_app.core.lineart import page_line
-    from mangacolor_app.core.pagefile import page_on_paper
+    from mangacolor_app.core.pagefile import line_of_page
 
-    loaded = page.load()
-    line = page_line(page_on_paper(loaded))
+    loaded = page.load(as_int=True)
+    line = line_of_page(loaded)
     dpi = loaded.dpi
     del loaded
     return line, load_page_hints(page, hints_arg, line.shape), dpi
@@ -252,9 +252,11 @@ def _remembered_hints(memory: Any, line: Any, hints: Any, dpi: Any) -> Any:
     """The page's hints with the reference suggestions merged in (None: no hint pixel at all)."""
     from mangacolor_app.core.composite import has_alpha
 
+    from mangacolor_app.core.color import to_float32
+
     if memory is None:
         return hints
-    merged = memory.hints_for(line, hints, dpi)
+    merged = memory.hints_for(line, None if hints is None else to_float32(hints), dpi)
     return merged if has_alpha(merged) else None
 
 
@@ -262,6 +264,7 @@ def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, 
                         outputs: Any = ()) -> Processor:
     """``process(page, output)``: one page's job (``app.page_job``), exported (PSD: Hints/Flats/Color/Ink)."""
     from mangacolor_app.app.page_job import ColorizerCache, PageRequest, run_page
+    from mangacolor_app.core.color import to_uint8
     from mangacolor_app.core.export import ExportLayers, export_page
 
     cache = ColorizerCache()
@@ -276,11 +279,16 @@ def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, 
         request = PageRequest(line, hints, dpi, model=model, device=args.device, unhinted=opts.unhinted,
                               with_flats=psd, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
         layers = run_page(request, cache=cache, progress=_progress_of(page.name))
-        export_page(output, ExportLayers(ink=line, color=layers.color, flats=layers.flats if psd else None,
-                                         hints=hints if psd else None, dpi=dpi),
-                    format=fmt, bit_depth=opts.bit_depth, quality=opts.quality, preserve_ink=opts.preserve_ink)
-        if memory is not None and hints is not None:
-            memory.remember(page.display_name, line, hints, dpi)
+        flats = layers.flats if psd else None
+        if flats is not None and opts.bit_depth == 8:  # what an 8-bit PSD stores anyway: 4 B/px, not 16
+            flats = to_uint8(flats)
+        parts = ExportLayers(ink=line, color=layers.color, flats=flats, hints=hints if psd else None, dpi=dpi)
+        remembered = hints if memory is not None else None
+        del request, layers, hints, flats  # a flat export needs no hint layer: not held at its peak (4 B/px)
+        export_page(output, parts, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality,
+                    preserve_ink=opts.preserve_ink)
+        if memory is not None and remembered is not None:
+            memory.remember(page.display_name, line, remembered, dpi)
 
     return process
 

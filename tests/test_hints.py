@@ -8,13 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.errors import HintError
 from mangacolor_app.core.hints import (
     CONF_REFERENCE,
+    PAPER_KEY_RGBA8,
+    colour_hint_mask,
     empty_hints,
     encode_hint_blur,
     encode_hint_mask,
     fit_hints,
+    paper_key_mask,
 )
 
 RED = (1.0, 0.1, 0.2)
@@ -65,12 +69,38 @@ def test_fit_other_aspect_names_file_and_sizes() -> None:
     assert "p3.hints.png" in message and "100x100" in message and "150x100" in message
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), np.zeros((10, 10, 4), np.uint8)])
+@pytest.mark.parametrize("bad", [np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), np.zeros((10, 10, 4), np.int32)])
 def test_malformed_layers_rejected(bad: np.ndarray) -> None:
     with pytest.raises(HintError, match="x.png"):
         fit_hints(bad, (10, 10), path="x.png")
     with pytest.raises(HintError):
         encode_hint_mask(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_fit_keeps_integer_layers_integer(dtype: type) -> None:
+    """Page-sized hint layers stay uint8/uint16 (the pipeline converts windows); the float encodings
+    still refuse them."""
+    small = np.zeros((10, 20, 4), dtype)
+    small[2:4, 3:6] = (7, 8, 9, np.iinfo(dtype).max)
+    same = fit_hints(small, (10, 20))
+    assert same is small
+    big = fit_hints(small, (20, 40))
+    assert big.dtype == dtype and big.shape == (20, 40, 4)
+    assert np.array_equal(to_float32(big), fit_hints(to_float32(small), (20, 40)))
+    with pytest.raises(HintError):
+        encode_hint_mask(small)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_paper_key_mask_of_integer_layers_equals_float(dtype: type) -> None:
+    rng = np.random.default_rng(1)
+    layer8 = rng.integers(250, 256, (30, 30, 4)).astype(np.uint8)
+    layer8[::3, ::3] = PAPER_KEY_RGBA8
+    layer = layer8.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    assert np.array_equal(paper_key_mask(layer), paper_key_mask(to_float32(layer8)))
+    assert np.array_equal(colour_hint_mask(layer), colour_hint_mask(to_float32(layer8)))
+    assert paper_key_mask(layer).sum() >= 100
 
 
 def test_encode_hint_mask() -> None:

@@ -366,3 +366,47 @@ def test_atomic_write_replaces_and_cleans_up(tmp_path: Path) -> None:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.bin"]
+
+
+def _write_int_case(path: Path, kind: str, rng: np.random.Generator) -> None:
+    """A page file of one kind, with transparency for the alpha kinds (Pillow or OpenCV for 16 bits)."""
+    shape = (300, 41)  # more rows than one conversion block of line_of_page
+    if kind == "rgb16":
+        arr = rng.integers(0, 65536, (*shape, 4), dtype=np.uint16)
+        cv2.imwrite(str(path), cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA))
+        return
+    if kind == "picture":  # a smooth colour painting with alpha: its line is drawn out of it
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+        arr = np.stack([100 + yy % 80, 60 + xx, 160 - yy % 50, 200 + (yy % 50)], axis=2).astype(np.uint8)
+        Image.fromarray(arr, "RGBA").save(path)
+        return
+    if kind == "1":
+        Image.fromarray(rng.integers(0, 2, shape).astype(bool)).save(path)
+        return
+    channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[kind]
+    arr = rng.integers(0, 256, (*shape, channels), dtype=np.uint8)
+    Image.fromarray(arr[..., 0] if channels == 1 else arr, kind).save(path)
+
+
+@pytest.mark.parametrize("kind", ["L", "LA", "RGB", "RGBA", "1", "rgb16", "picture"])
+def test_integer_load_gives_the_float_page(tmp_path: Path, kind: str) -> None:
+    """``as_int`` keeps the file's integers; ``to_float32`` of them, the line and the hint layer made
+    from them equal the float load exactly (the CLI loads pages and hints this way)."""
+    from mangacolor_app.core.color import to_float32
+    from mangacolor_app.core.lineart import is_colour_picture, page_line
+    from mangacolor_app.core.pagefile import hints_from_page, line_of_page, page_on_paper
+
+    path = tmp_path / "p.png"
+    _write_int_case(path, kind, np.random.default_rng(5))
+    as_float, as_int = load_image(path), load_image(path, as_int=True)
+    assert as_int.rgb.dtype == (np.uint16 if kind == "rgb16" else np.uint8)
+    assert np.array_equal(to_float32(as_int.rgb), as_float.rgb)
+    assert (as_int.alpha is None) == (as_float.alpha is None)
+    expected = page_line(page_on_paper(as_float))
+    assert np.array_equal(line_of_page(as_int), expected)
+    assert np.array_equal(line_of_page(as_float), expected)
+    assert is_colour_picture(page_on_paper(as_float)) == (kind == "picture")
+    if as_int.alpha is not None:
+        hints = hints_from_page(as_int, path)
+        assert hints.dtype == as_int.rgb.dtype
+        assert np.array_equal(to_float32(hints), hints_from_page(as_float, path))

@@ -48,7 +48,9 @@ class PageRequest:
 
     Attributes:
         line: (H, W) page luma, float32 in [0, 1] (1 = paper) or uint8.
-        hints: (H, W, 4) RGBA hint layer, float32 in [0, 1] or uint8, fitted to the page; None = no hints.
+        hints: (H, W, 4) RGBA hint layer, uint8 (the editor's, a loaded hint PNG), uint16 or float32
+            in [0, 1], fitted to the page; None = no hints. Integer layers stay integer at page size
+            (the pipeline converts tile windows; only ``core.flats`` gets a float copy).
         dpi: the page's (x, y) resolution (scales the flats' gap closing), or None.
         model: an :class:`InstalledModel`, a model name, an ``.onnx`` path, or None for the default model
             (unused for ``flats_only``).
@@ -149,10 +151,11 @@ def flats_over_paper(flats: np.ndarray) -> np.ndarray:
     return flats[..., :3] * alpha + (1.0 - alpha)
 
 
-def _float_hints(hints: np.ndarray | None) -> np.ndarray | None:
-    """The hint layer as float32 [0, 1]: uint8 (the editor's) through ``core.color.to_float32``, the one
-    conversion every loader uses, so hints read from a PNG and hints painted in the editor are equal."""
-    if hints is None or hints.dtype != np.uint8:
+def _float_hints(hints: np.ndarray) -> np.ndarray:
+    """The hint layer as float32 [0, 1] for ``core.flats`` (which takes float hints): uint8/uint16 (the
+    editor's layer, a loaded hint PNG) through ``core.color.to_float32``, the one conversion of the
+    project; float layers as they are. Everything else takes the integer layer and converts windows."""
+    if hints.dtype not in (np.uint8, np.uint16):
         return hints
     return to_float32(hints)
 
@@ -172,11 +175,10 @@ def _preview(req: PageRequest, model: InstalledModel | Path, cache: ColorizerCac
 
 def _flats_only(req: PageRequest, progress: ProgressFn | None) -> PageLayers:
     """A flats-only page: the flats (empty without hints) and their composite over paper as the colour."""
-    hints_f = _float_hints(req.hints)
-    if hints_f is None:
+    if req.hints is None:
         flats = np.zeros((*req.line.shape[:2], 4), np.float32)
     else:
-        flats = page_flats(req.line, hints_f, req.dpi)
+        flats = page_flats(req.line, _float_hints(req.hints), req.dpi)
     if progress is not None:
         progress(1, 1)
     return PageLayers(to_uint16(flats_over_paper(flats)), flats, req.line, req.hints)
@@ -198,11 +200,10 @@ def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress:
         colorizer, hints = _preview(req, model, cache)
     else:
         colorizer, hints = cache.get(model, req.device, req.tile, req.overlap, req.batch_size), req.hints
-    hints_f = _float_hints(hints)
     flats: np.ndarray | None = None
     wants_flats = req.with_flats or any(c.startswith("flats") for c in colorizer.manifest.channels)
-    if req.preview_side is None and wants_flats and hints_f is not None and has_alpha(hints_f):
-        flats = page_flats(req.line, hints_f, req.dpi)
-    color = colorizer.colorize(req.line, hints_f, preserve_ink=False, flats=flats, progress=progress, cancel=cancel,
+    if req.preview_side is None and wants_flats and hints is not None and has_alpha(hints):
+        flats = page_flats(req.line, _float_hints(hints), req.dpi)
+    color = colorizer.colorize(req.line, hints, preserve_ink=False, flats=flats, progress=progress, cancel=cancel,
                                max_side=req.preview_side, unhinted=req.unhinted, out_dtype=np.uint16)
     return PageLayers(color, flats, req.line, req.hints, colorizer.device_report)

@@ -165,19 +165,20 @@ class PageSource:
         except OSError as exc:
             raise ImageLoadError(f"cannot read the page: {exc.strerror or exc}", self.path) from exc
 
-    def load(self, max_pixels: int | None = None) -> Page:
-        """Decode the page: a :class:`~mangacolor_app.core.imageio.Page` (rgb (H, W, 3) float32 [0, 1]).
+    def load(self, max_pixels: int | None = None, *, as_int: bool = False) -> Page:
+        """Decode the page: a :class:`~mangacolor_app.core.imageio.Page` (rgb (H, W, 3) float32 [0, 1];
+        the file's uint8/uint16 with ``as_int``, see ``core.imageio.load_image``).
 
         Raises:
             ImageLoadError: unreadable, corrupt or unsafe page (the message names the page).
             ImageTooLargeError: more pixels than ``max_pixels`` / the configured limit.
         """
         if self.member is None:
-            return load_image(self.path, max_pixels=max_pixels)
-        return _load_member(self, max_pixels)
+            return load_image(self.path, max_pixels=max_pixels, as_int=as_int)
+        return _load_member(self, max_pixels, as_int)
 
 
-def _load_member(source: PageSource, max_pixels: int | None) -> Page:
+def _load_member(source: PageSource, max_pixels: int | None, as_int: bool = False) -> Page:
     """Decode an archive member through a temporary file (load_image reads paths); errors name
     ``archive:member``."""
     import tempfile  # noqa: PLC0415 - only archive pages need it
@@ -189,7 +190,7 @@ def _load_member(source: PageSource, max_pixels: int | None) -> Page:
         tmp.write_bytes(data)
         del data
         try:
-            return load_image(tmp, max_pixels=max_pixels)
+            return load_image(tmp, max_pixels=max_pixels, as_int=as_int)
         except MangaColorError as exc:
             raise type(exc)(exc.reason, Path(source.display_name)) from exc
 

@@ -21,6 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,17 +32,16 @@ from mangacolor_app.core.composite import alpha_over, multiply
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.icc import srgb_icc
 from mangacolor_app.core.imageio import save_image
-from mangacolor_app.core.imagesave import resolve_format
+from mangacolor_app.core.imagesave import FORMATS, resolve_format
 
 __all__ = ["ExportLayers", "EXPORT_FORMATS", "PSD_LAYER_NAMES", "export_page", "export_flats_png", "composite_layers"]
 
 logger = logging.getLogger(__name__)
 
-#: Accepted format names / extensions -> canonical format.
+#: Accepted format names / extensions -> canonical format: the exportable rows of ``core.imagesave.FORMATS``.
 EXPORT_FORMATS: dict[str, str] = {
-    "png": "png", "tif": "tiff", "tiff": "tiff", "jpg": "jpeg", "jpeg": "jpeg",
-    "webp": "webp", "psd": "psd", "psb": "psd",
-}  # fmt: skip
+    alias: name for name, (_, aliases) in FORMATS.items() if name != "bmp" for alias in aliases
+}
 #: PSD layer names, bottom to top (Flats only when present).
 PSD_LAYER_NAMES = ("Flats", "Color", "Ink", "Hints")
 _PSD_MAX_SIDE = 30000  # larger documents must be PSB (Photoshop "Large Document Format")
@@ -55,15 +55,16 @@ class ExportLayers:
         ink: (H, W) float32 in [0, 1], the line art (1 = paper, 0 = ink).
         color: (H, W, 3) float32 in [0, 1], or uint16 (the page job's and the project's form: read
             through ``core.color.to_float32``, a row block at a time), the colorization result (without ink).
-        flats: (H, W, 4) float32 in [0, 1] straight-alpha flats layer, or None.
-        hints: (H, W, 4) float32 in [0, 1] hint layer (RGB + mask as alpha), or None.
+        flats: (H, W, 4) float32 in [0, 1] (or uint8/uint16) straight-alpha flats layer, or None.
+        hints: (H, W, 4) float32 in [0, 1] (or uint8/uint16, as loaded or painted) hint layer (RGB + mask
+            as alpha), or None.
         dpi: (x, y) dots per inch to record, or None.
     """
 
     ink: npt.NDArray[np.float32]
     color: npt.NDArray[np.float32] | npt.NDArray[np.uint16]
-    flats: npt.NDArray[np.float32] | None = None
-    hints: npt.NDArray[np.float32] | None = None
+    flats: npt.NDArray[Any] | None = None
+    hints: npt.NDArray[Any] | None = None
     dpi: tuple[float, float] | None = None
 
     @property
@@ -82,8 +83,8 @@ def _check_layers(layers: ExportLayers, path: Path) -> None:
         expected["hints"] = ((h, w, 4), layers.hints)
     for name, (shape, array) in expected.items():
         arr = np.asarray(array)
-        uint16_ok = name == "color" and arr.dtype == np.uint16
-        if arr.shape != shape or not (uint16_ok or np.issubdtype(arr.dtype, np.floating)):
+        int_ok = arr.dtype == np.uint16 if name == "color" else name != "ink" and arr.dtype in (np.uint8, np.uint16)
+        if arr.shape != shape or not (int_ok or np.issubdtype(arr.dtype, np.floating)):
             raise ImageSaveError(
                 f"cannot export: the {name} layer is {arr.dtype} {arr.shape}, expected float {shape}", path
             )
@@ -93,7 +94,7 @@ def _check_layers(layers: ExportLayers, path: Path) -> None:
 
 def _resolve_format(path: Path, fmt: str | None) -> str:
     """Canonical format (png, tiff, jpeg, webp, psd) from ``fmt`` or the extension."""
-    return resolve_format(path, fmt, EXPORT_FORMATS, "export", "png, tif, jpg, webp or psd")
+    return resolve_format(path, fmt, set(EXPORT_FORMATS.values()), "export", "png, tif, jpg, webp or psd")
 
 
 def composite_layers(layers: ExportLayers, preserve_ink: bool = True) -> npt.NDArray[np.float32]:
@@ -216,14 +217,18 @@ def _quantize(array: npt.ArrayLike, bit_depth: int) -> np.ndarray:
 
 
 def _merged_planes(color_q: np.ndarray, ink_q: np.ndarray | None, bit_depth: int) -> list[bytes]:
-    """The PSD merged image (visible composite of the stored layer values) as big-endian planes."""
+    """The PSD merged image (visible composite of the stored layer values) as big-endian planes,
+    computed ``_FLAT_ROWS`` rows at a time (float32 only for a strip)."""
     maxval = 65535.0 if bit_depth == 16 else 255.0
-    merged = color_q.astype(np.float32) / np.float32(maxval)
-    if ink_q is not None:
-        merged *= ink_q[..., None].astype(np.float32) / np.float32(maxval)
-    stored = _quantize(merged, bit_depth)
-    dtype = ">u2" if bit_depth == 16 else ">u1"
-    return [np.ascontiguousarray(stored[..., c]).astype(dtype).tobytes() for c in range(3)]
+    h, w = color_q.shape[:2]
+    planes = np.empty((3, h, w), ">u2" if bit_depth == 16 else ">u1")
+    for y in range(0, h, _FLAT_ROWS):
+        rows = slice(y, y + _FLAT_ROWS)
+        merged = color_q[rows].astype(np.float32) / np.float32(maxval)
+        if ink_q is not None:
+            merged *= ink_q[rows, :, None].astype(np.float32) / np.float32(maxval)
+        planes[:, rows] = _quantize(merged, bit_depth).transpose(2, 0, 1)
+    return [planes[c].tobytes() for c in range(3)]
 
 
 def _resolution_resource(dpi: tuple[float, float]) -> object:

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .color import to_float32
 from .errors import HintError
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,19 @@ def empty_hints(h: int, w: int) -> np.ndarray:
     return np.zeros((h, w, 4), dtype=np.float32)
 
 
-def _check_hints(hints: np.ndarray, path: str | Path | None = None) -> np.ndarray:
-    """Validate an (H, W, 4) float hint layer; returns it as float32 (no copy if already)."""
+_INT_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def _check_hints(hints: np.ndarray, path: str | Path | None = None, *, integers: bool = False) -> np.ndarray:
+    """Validate an (H, W, 4) float hint layer; returns it as float32 (no copy if already). With
+    ``integers``, uint8/uint16 layers are accepted and returned as they are."""
     if not isinstance(hints, np.ndarray) or hints.ndim != 3 or hints.shape[2] != 4:
         shape = getattr(hints, "shape", None)
         raise HintError(f"hint layer must be an (H, W, 4) RGBA array, got shape {shape}", path)
+    if integers and hints.dtype in _INT_DTYPES:
+        if hints.shape[0] < 1 or hints.shape[1] < 1:
+            raise HintError(f"hint layer is empty ({hints.shape[1]}x{hints.shape[0]})", path)
+        return hints
     if not np.issubdtype(hints.dtype, np.floating):
         raise HintError(f"hint layer must be float in [0, 1], got dtype {hints.dtype}", path)
     if hints.shape[0] < 1 or hints.shape[1] < 1:
@@ -48,18 +57,19 @@ def _check_hints(hints: np.ndarray, path: str | Path | None = None) -> np.ndarra
 def fit_hints(hints: np.ndarray, shape_hw: tuple[int, int], path: str | Path | None = None) -> np.ndarray:
     """Fit a hint layer to a page of ``shape_hw`` = (H, W).
 
-    Same size: returned as is (float32). Same aspect ratio within 1% (hints painted at preview
-    resolution): nearest-neighbour resize to (H, W, 4). Otherwise HintError.
+    Same size: returned as is (float32, or uint8/uint16 as given). Same aspect ratio within 1% (hints
+    painted at preview resolution): nearest-neighbour resize to (H, W, 4), same dtype. Otherwise HintError.
 
     Args:
-        hints: (h, w, 4) float RGBA in [0, 1].
+        hints: (h, w, 4) float RGBA in [0, 1], or uint8/uint16 RGBA (kept integer: page-sized layers
+            stay 4 or 8 bytes a pixel).
         shape_hw: the page's (H, W).
         path: the hint file, named in error messages.
 
     Raises:
         HintError: malformed layer, or a size that does not fit the page (message names both sizes).
     """
-    hints = _check_hints(hints, path)
+    hints = _check_hints(hints, path, integers=True)
     page_h, page_w = int(shape_hw[0]), int(shape_hw[1])
     if page_h < 1 or page_w < 1:
         raise HintError(f"page size must be positive, got {page_w}x{page_h}", path)
@@ -215,20 +225,29 @@ PAPER_KEY_RGBA8 = (255, 255, 255, 254)
 
 
 def paper_key_mask(hints: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the pixels of a float hint layer (H, W, 4) in [0, 1] holding the Paper key
-    (:data:`PAPER_KEY_RGBA8` at 8-bit precision). Raises HintError for a malformed layer."""
-    hints = _check_hints(hints)
-    alpha = hints[..., 3]
+    """(H, W) bool: the pixels of a hint layer (H, W, 4) (float in [0, 1], or uint8/uint16) holding the
+    Paper key (:data:`PAPER_KEY_RGBA8` at 8-bit precision). Raises HintError for a malformed layer."""
+    hints = _check_hints(hints, integers=True)
+    if hints.dtype == np.uint8:  # the exact bytes (= the float test on to_float32 of them)
+        mask = hints[..., 3] == PAPER_KEY_RGBA8[3]
+        if mask.any():
+            mask &= (hints[..., :3] == 255).all(axis=2)
+        return mask
+    if hints.dtype == np.uint16:  # one plane at a time in float32, as to_float32 of the layer gives
+        alpha = to_float32(hints[..., 3])
+    else:
+        alpha = hints[..., 3]
     level = PAPER_KEY_RGBA8[3]
     mask = alpha > np.float32((level - 0.5) / 255.0)
     mask &= alpha < np.float32((level + 0.5) / 255.0)
     if mask.any():
-        mask &= (hints[..., :3] >= 254.5 / 255.0).all(axis=2)
+        rgb = to_float32(hints[..., :3]) if hints.dtype == np.uint16 else hints[..., :3]
+        mask &= (rgb >= 254.5 / 255.0).all(axis=2)
     return mask
 
 
 def colour_hint_mask(hints: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the colour hints of a float hint layer (alpha > 0 and not the Paper key)."""
+    """(H, W) bool: the colour hints of a hint layer, float or uint8/uint16 (alpha > 0 and not the Paper key)."""
     return (np.asarray(hints)[..., 3] > 0) & ~paper_key_mask(hints)
 
 

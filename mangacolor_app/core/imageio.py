@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,8 +69,9 @@ class Page:
     """A loaded page.
 
     Attributes:
-        rgb: (H, W, 3) float32 in [0, 1], sRGB.
-        alpha: (H, W) float32 in [0, 1] (1 = opaque), or None when the file has no transparency.
+        rgb: (H, W, 3) float32 in [0, 1], sRGB (uint8/uint16 when loaded ``as_int``).
+        alpha: (H, W) float32 in [0, 1] (1 = opaque), or None when the file has no transparency
+            (uint8/uint16 when loaded ``as_int``).
         dpi: (x, y) resolution in dots per inch, or None when the file does not say.
         path: the file it was loaded from, if any.
         mode: the source Pillow mode ("1", "L", "LA", "I;16", "I", "F", "RGB", "RGBA", "P", "CMYK").
@@ -77,8 +79,8 @@ class Page:
         icc_converted: True when an embedded ICC profile was converted to sRGB.
     """
 
-    rgb: npt.NDArray[np.float32]
-    alpha: npt.NDArray[np.float32] | None = None
+    rgb: npt.NDArray[Any]
+    alpha: npt.NDArray[Any] | None = None
     dpi: tuple[float, float] | None = None
     path: Path | None = None
     mode: str = "RGB"
@@ -262,8 +264,9 @@ def _convert_icc(im: Image.Image, path: Path) -> tuple[Image.Image, bool]:
     return out, True
 
 
-def _pil_to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pillow image -> ((H, W, 3) float32 rgb, (H, W) float32 alpha or None)."""
+def _pil_to_arrays(im: Image.Image, as_int: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pillow image -> ((H, W, 3) rgb, (H, W) alpha or None): float32, or with ``as_int`` the file's
+    integers (see :func:`_split_channels`)."""
     mode = im.mode
     if mode in ("P", "PA"):
         im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
@@ -274,20 +277,34 @@ def _pil_to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         arr = np.clip(arr, 0, 65535).astype(np.uint16)  # 16-bit grey decoded as 32-bit ints
     elif im.mode.startswith("I;16"):
         arr = arr.astype(np.uint16, copy=False)  # native byte order
-    return _split_channels(arr)
+    return _split_channels(arr, as_int)
 
 
-def _split_channels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _split_channels(arr: np.ndarray, as_int: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W) / (H, W, 2) / (H, W, 3) / (H, W, 4) array of any image dtype ->
-    (rgb (H, W, 3) float32, alpha (H, W) float32 or None); split before widening to save memory."""
+    (rgb (H, W, 3) float32, alpha (H, W) float32 or None); split before widening to save memory.
+
+    With ``as_int`` uint8/uint16 stay integer (bilevel images become uint8 0/255, float images float32):
+    ``to_float32`` of them gives exactly the float result.
+    """
+    widen = _as_int_image if as_int else to_float32
     if arr.ndim == 2:
-        return to_float32(np.repeat(arr[..., None], 3, axis=2)), None
+        return widen(np.repeat(arr[..., None], 3, axis=2)), None
     channels = arr.shape[2]
     if channels == 2:
-        return to_float32(np.repeat(arr[..., :1], 3, axis=2)), to_float32(arr[..., 1])
+        return widen(np.repeat(arr[..., :1], 3, axis=2)), widen(arr[..., 1])
     if channels == 4:
-        return to_float32(arr[..., :3]), to_float32(arr[..., 3])
-    return to_float32(arr), None
+        return widen(arr[..., :3]), widen(arr[..., 3])
+    return widen(arr), None
+
+
+def _as_int_image(arr: np.ndarray) -> np.ndarray:
+    """uint8/uint16 as is, bool as uint8 0/255, anything else as ``to_float32``."""
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * np.uint8(255)
+    return to_float32(arr)
 
 
 _ORIENT_OPS = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
@@ -303,7 +320,7 @@ def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, quarter_turns))
 
 
-def _decode_16bit_color(path: Path, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_16bit_color(path: Path, orientation: int, as_int: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode a 16-bit RGB(A)/LA PNG/TIFF with OpenCV (Pillow would truncate it to 8 bits)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -314,7 +331,7 @@ def _decode_16bit_color(path: Path, orientation: int) -> tuple[np.ndarray, np.nd
         raise ImageLoadError("the 16-bit image is truncated or corrupt", path)
     if arr.ndim == 3 and arr.shape[2] in (3, 4):
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return _split_channels(_orient_array(arr, orientation))
+    return _split_channels(_orient_array(arr, orientation), as_int)
 
 
 def _read_dpi(im: Image.Image) -> tuple[float, float] | None:
@@ -328,7 +345,7 @@ def _read_dpi(im: Image.Image) -> tuple[float, float] | None:
     return (x, y) if 1.0 < x <= 100_000.0 and 1.0 < y <= 100_000.0 else None
 
 
-def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Page:
+def load_image(path: str | os.PathLike[str], max_pixels: int | None = None, *, as_int: bool = False) -> Page:
     """Load a PNG, JPEG, TIFF, WebP or BMP file as a ``Page``.
 
     Modes 1, L, LA, I;16, I, F, RGB, RGBA, P (transparency becomes alpha), CMYK (incl. Adobe
@@ -339,9 +356,11 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> P
     Args:
         path: the image file.
         max_pixels: pixel limit; default ``$MANGACOLOR_MAX_PIXELS`` or ``DEFAULT_MAX_PIXELS``.
+        as_int: keep the decoded integers: rgb and alpha uint8 or uint16 (float32 only for float
+            files), 3-4x smaller than float32; ``core.color.to_float32`` of them is the float Page.
 
     Returns:
-        Page with rgb (H, W, 3) float32 [0, 1] and alpha (H, W) float32 [0, 1] or None.
+        Page with rgb (H, W, 3) float32 [0, 1] and alpha (H, W) float32 [0, 1] or None (integer with ``as_int``).
 
     Raises:
         ImageTooLargeError: the header announces more pixels than the limit, or an image whose decode
@@ -359,7 +378,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> P
         check_compression_ratio(im.size, size, p)
         check_decode_memory(decode_bytes(im, bits), im.size, p)
         if bits == 16 and source_mode in ("RGB", "RGBA", "LA"):
-            rgb, alpha = _decode_16bit_color(p, _exif_orientation(im, p))
+            rgb, alpha = _decode_16bit_color(p, _exif_orientation(im, p), as_int)
             if im.info.get("icc_profile"):
                 logger.info("%s: ICC profile not applied to a 16-bit colour image", p)
             return Page(rgb, alpha, dpi, p, source_mode, 16, False)
@@ -368,7 +387,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> P
         if orientation != 1:
             ImageOps.exif_transpose(im, in_place=True)
         converted, icc_done = _convert_icc(im, p)
-        rgb, alpha = _pil_to_arrays(converted)
+        rgb, alpha = _pil_to_arrays(converted, as_int)
     logger.debug("loaded %s: %s %d-bit %dx%d", p, source_mode, bits, rgb.shape[1], rgb.shape[0])
     return Page(rgb, alpha, dpi, p, source_mode, bits, icc_done)
 

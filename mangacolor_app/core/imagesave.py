@@ -10,6 +10,7 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 
 import cv2
@@ -22,29 +23,46 @@ from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.icc import png_with_icc, srgb_icc, tiff_with_icc
 
-__all__ = ["save_image"]
+__all__ = ["FORMATS", "SAVE_FORMATS", "format_name", "resolve_format", "save_image"]
 
 logger = logging.getLogger(__name__)
 
-_SAVE_FORMATS = {"png": "PNG", "tif": "TIFF", "tiff": "TIFF", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP"}
+#: THE table of file formats: canonical name -> (extension written, names and extensions accepted).
+#: Saving, export and the CLI's output planning all resolve a format through :func:`format_name`.
+FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "png": (".png", ("png",)), "tiff": (".tif", ("tif", "tiff")), "jpeg": (".jpg", ("jpg", "jpeg")),
+    "webp": (".webp", ("webp",)), "bmp": (".bmp", ("bmp",)), "psd": (".psd", ("psd", "psb")),
+}  # fmt: skip
+#: Formats :func:`save_image` writes (Pillow's name is the canonical name upper-cased).
+SAVE_FORMATS = ("png", "tiff", "jpeg", "webp", "bmp")
 
 
-def resolve_format(path: Path, fmt: str | None, table: dict[str, str], action: str, choices: str) -> str:
-    """``table[key]`` for ``fmt`` or, without one, the file extension of ``path`` (case-insensitive).
+def format_name(name: str, allowed: Collection[str] | None = None) -> str | None:
+    """The canonical format of a name or extension (``"JPG"``, ``".tif"``, ``"psb"``), or None when it
+    is unknown or not in ``allowed`` (canonical names)."""
+    key = name.lower().lstrip(".")
+    for canonical, (_, aliases) in FORMATS.items():
+        if key in aliases:
+            return canonical if allowed is None or canonical in allowed else None
+    return None
+
+
+def resolve_format(path: Path, fmt: str | None, allowed: Collection[str], action: str, choices: str) -> str:
+    """The canonical format (in ``allowed``) of ``fmt`` or, without one, of the file extension of ``path``.
 
     Raises:
         ImageSaveError: unknown format, e.g. "cannot save: unknown image file extension '.gif' (use ...)".
     """
-    key = (fmt or path.suffix).lower().lstrip(".")
-    if key not in table:
+    found = format_name(fmt or path.suffix, allowed)
+    if found is None:
         what = f"format {fmt!r}" if fmt else f"file extension {path.suffix!r}"
         raise ImageSaveError(f"cannot {action}: unknown {what} (use {choices})", path)
-    return table[key]
+    return found
 
 
 def _resolve_format(path: Path, fmt: str | None) -> str:
     """Pillow format name from ``fmt`` or the file extension; ImageSaveError when unknown."""
-    return resolve_format(path, fmt, _SAVE_FORMATS, "save", "png, tif, jpg, webp or bmp")
+    return resolve_format(path, fmt, SAVE_FORMATS, "save", "png, tif, jpg, webp or bmp").upper()
 
 
 def _check_save_args(target: Path, image: np.ndarray, fmt: str, quality: int, bit_depth: int) -> None:

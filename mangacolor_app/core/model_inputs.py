@@ -121,8 +121,9 @@ class ModelInputBuilder:
     Args:
         line_gray: (H, W) page luma, float32 in [0, 1] (uint8/uint16 accepted and scaled; kept as
             given so a uint8 page stays small).
-        hints: (H, W, 4) float32 RGBA hint layer in [0, 1] (alpha = hinted), or None for no hints.
-            Must already have the page's size (fit it with ``core.hints.fit_hints``).
+        hints: (H, W, 4) RGBA hint layer (alpha = hinted): uint8 or uint16 (kept as given and
+            converted window by window: a page-sized layer stays 4 or 8 bytes a pixel) or float32 in
+            [0, 1]; None for no hints. Must already have the page's size (``core.hints.fit_hints``).
         channels: channel tokens in model order (see module docstring).
         flats: optional precomputed (H, W, 4) flats layer; computed with ``core.flats`` when a flats
             token is requested and this is None (and hints are given).

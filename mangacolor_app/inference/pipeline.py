@@ -208,8 +208,8 @@ class Colorizer:
 
         Args:
             image: (H, W) or (H, W, 3|4) float32 in [0, 1] or uint8/uint16 (its luma is used).
-            hints: (h, w, 4) float32 RGBA hint layer in [0, 1] or None; fitted to the page
-                (same aspect ratio -> resized, else HintError).
+            hints: (h, w, 4) RGBA hint layer, uint8/uint16 (kept integer at page size) or float32 in
+                [0, 1], or None; fitted to the page (same aspect ratio -> resized, else HintError).
             preserve_ink: multiply the result by the line art so ink stays black.
             flats: optional precomputed (H, W, 4) flats layer (for models with flats channels).
             progress: called as progress(tiles_done, n_tiles).

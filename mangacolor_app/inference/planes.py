@@ -43,7 +43,7 @@ def gate_plane(
 
     Args:
         builder: the page's model-input builder (its line, flats and ``blur_sigma`` are used).
-        hints: (H, W, 4) float32 RGBA hint layer in [0, 1] fitted to the page, or None.
+        hints: (H, W, 4) RGBA hint layer fitted to the page (uint8/uint16, or float32 in [0, 1]), or None.
         flats: (H, W, 4) flats layer when the builder has none, or None.
         strength: ``unhinted_strength`` in [0, 1].
         compact: store the plane as float16 (huge pages).
