@@ -72,8 +72,7 @@ class ScreenshotRunner(QObject):
         self.win.render.refresh_models()
         if not self.win.render.models:
             logger.info("no model installed: screenshot in flats-only mode")
-            self.win.render.flats_only = True
-            self.win.colorize_dock.flats_only.setChecked(True)
+            self.win.view.flats_only = True  # the render and the Colorize panel follow the view state
         if self.page:
             self.win.files.open_path(self.page, ask=False)
         else:

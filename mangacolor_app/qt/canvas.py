@@ -8,7 +8,6 @@ repaint of the dirty rectangle.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
@@ -18,25 +17,13 @@ from PySide6.QtWidgets import QWidget
 
 from mangacolor_app.qt.document import Document
 from mangacolor_app.qt.tools import Tool, ToolController
+from mangacolor_app.qt.view_state import ViewState
 
-__all__ = ["Canvas", "LayerSettings", "numpy_to_qimage"]
+__all__ = ["Canvas", "numpy_to_qimage"]
 
 logger = logging.getLogger(__name__)
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
-
-
-@dataclass
-class LayerSettings:
-    """Visibility and opacity of the layers, and the compare split (0 = all before, 1 = all after)."""
-
-    hints_visible: bool = True
-    hints_opacity: float = 0.8
-    result_visible: bool = True
-    compare: float = 1.0
-    preserve_ink: bool = True
-    flats_visible: bool = False
-    flats_opacity: float = 0.7
 
 
 def numpy_to_qimage(arr: np.ndarray) -> QImage:
@@ -60,11 +47,14 @@ class Canvas(QWidget):
     zoom_changed = Signal(float)
     files_dropped = Signal(list)
 
-    def __init__(self, doc: Document, tools: ToolController, parent: QWidget | None = None) -> None:
+    def __init__(self, doc: Document, tools: ToolController, parent: QWidget | None = None, *,
+                 view: ViewState | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
         self.tools = tools
-        self.layers = LayerSettings()
+        #: the view state it draws (layer visibility/opacity, compare, ink); repainted on every change
+        self.layers = view if view is not None else ViewState(self)
+        self.layers.changed.connect(self._on_view_changed)
         self.zoom = 1.0
         self.offset = QPointF(0.0, 0.0)
         self._images: dict[str, tuple[QImage, np.ndarray]] = {}
@@ -83,6 +73,9 @@ class Canvas(QWidget):
         tools.tool_changed.connect(self._update_cursor)
 
     # ------------------------------------------------------------------ layers
+
+    def _on_view_changed(self, _name: str, _value: object) -> None:
+        self.update()
 
     def _set_image(self, key: str, arr: np.ndarray | None) -> None:
         if arr is None:

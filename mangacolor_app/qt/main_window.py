@@ -8,7 +8,6 @@ It owns no data and little logic: the :class:`Document` holds the project, the
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -28,6 +27,7 @@ from mangacolor_app.qt.render import RenderController
 from mangacolor_app.qt.settings import EditorSettings
 from mangacolor_app.qt.theme import apply_theme
 from mangacolor_app.qt.tools import ToolController
+from mangacolor_app.qt.view_state import LAYER_FIELDS, ViewState
 from mangacolor_app.qt.workers import wait_for_jobs
 
 __all__ = ["MainWindow"]
@@ -93,7 +93,10 @@ class MainWindow(QMainWindow):
         self.doc = Document(self)
         self.tools = ToolController(self.doc, self)
         self.render = RenderController(self.doc, self)
-        self.canvas = Canvas(self.doc, self.tools, self)
+        #: layer visibility/opacity, compare, ink and flats mode: one model the views subscribe to
+        self.view = ViewState(self)
+        self.render.follow(self.view)
+        self.canvas = Canvas(self.doc, self.tools, self, view=self.view)
         self.setCentralWidget(self.canvas)
         self.files = FileController(self.doc, self.settings, self)
         self.suggester = ReferenceSuggester(self.doc, self)
@@ -103,7 +106,7 @@ class MainWindow(QMainWindow):
         self.tool_options = ToolOptionsDock(self.tools, self)
         self.palette_dock = PaletteDock(self.doc, self.tools, self)
         self.layers_dock = LayersDock(self.canvas, self.render, self)
-        self.colorize_dock = ColorizeDock(self.render, self.colorize_full, self)
+        self.colorize_dock = ColorizeDock(self.render, self.colorize_full, self, view=self.view)
         self.status = StatusBar(self)
         self.window_actions = build_actions(self)
         self.actions_by_name = self.window_actions.by_name
@@ -290,8 +293,9 @@ class MainWindow(QMainWindow):
 
     def _project_state(self) -> tuple[str | None, dict[str, object]]:
         """Model name and view settings saved with the project."""
-        settings = {f"layers.{k}": v for k, v in asdict(self.canvas.layers).items()}
-        settings["flats_only"] = self.render.flats_only
+        values = self.view.as_dict()
+        settings: dict[str, object] = {f"layers.{k}": values[k] for k in LAYER_FIELDS}
+        settings["flats_only"] = values["flats_only"]
         return self.render.model_name, settings
 
     def _page_loaded(self) -> None:
@@ -299,11 +303,10 @@ class MainWindow(QMainWindow):
         if project is not None:
             for key, value in project.settings.items():
                 name = key.removeprefix("layers.")
-                if key.startswith("layers.") and hasattr(self.canvas.layers, name):
-                    current = getattr(self.canvas.layers, name)
-                    if isinstance(value, bool) == isinstance(current, bool) and isinstance(value, (bool, int, float)):
-                        setattr(self.canvas.layers, name, type(current)(value))
-                    else:  # core.project_validate refuses these; never leave a half-set view
+                if key.startswith("layers.") and name in LAYER_FIELDS:
+                    try:
+                        self.view.set(name, value)  # the canvas and the panels follow the model
+                    except (TypeError, ValueError):  # core.project_validate refuses these
                         logger.warning("ignoring project setting %s=%r", key, value)
             self.layers_dock.sync()
             self.colorize_dock.sync_models()

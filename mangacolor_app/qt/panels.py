@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFormLayout, Q
 from mangacolor_app.qt.canvas import Canvas
 from mangacolor_app.qt.render import RenderController
 from mangacolor_app.qt.tools import PICK_SOURCES, ToolController
+from mangacolor_app.qt.view_state import ViewState
 
 __all__ = ["ToolOptionsDock", "LayersDock", "ColorizeDock", "percent_slider"]
 
@@ -79,42 +80,54 @@ class ToolOptionsDock(QDockWidget):
 
 
 class LayersDock(QDockWidget):
-    """Layer toggles and opacities, and the before/after compare split."""
+    """Layer toggles and opacities, and the before/after compare split: views of the canvas's
+    :class:`~mangacolor_app.qt.view_state.ViewState` (they write the model and show its changes)."""
 
     def __init__(self, canvas: Canvas, render: RenderController, parent: QWidget | None = None) -> None:
         super().__init__("Layers", parent)
         self.setObjectName("LayersDock")
         self.canvas = canvas
         self.render = render
-        layers = canvas.layers
+        self.view = view = canvas.layers
         body = QWidget()
         form = QFormLayout(body)
-        self.hints = self._check("Hints", layers.hints_visible, lambda on: self._layer(hints_visible=on))
-        form.addRow(self.hints, percent_slider(layers.hints_opacity, lambda v: self._layer(hints_opacity=v)))
-        self.flats = self._check("Flats", layers.flats_visible, self._flats_toggled)
-        form.addRow(self.flats, percent_slider(layers.flats_opacity, lambda v: self._layer(flats_opacity=v)))
-        self.result = self._check("Result", layers.result_visible, lambda on: self._layer(result_visible=on))
+        self.hints = self._check("Hints", view.hints_visible, lambda on: view.set("hints_visible", on))
+        self.hints_opacity = percent_slider(view.hints_opacity, lambda v: view.set("hints_opacity", v))
+        form.addRow(self.hints, self.hints_opacity)
+        self.flats = self._check("Flats", view.flats_visible, lambda on: view.set("flats_visible", on))
+        self.flats_opacity = percent_slider(view.flats_opacity, lambda v: view.set("flats_opacity", v))
+        form.addRow(self.flats, self.flats_opacity)
+        self.result = self._check("Result", view.result_visible, lambda on: view.set("result_visible", on))
         form.addRow(self.result, QLabel("(colorization)"))
-        self.ink = self._check("Ink over result", layers.preserve_ink, lambda on: self._layer(preserve_ink=on))
+        self.ink = self._check("Ink over result", view.preserve_ink, lambda on: view.set("preserve_ink", on))
         form.addRow(self.ink)
-        self.compare = percent_slider(layers.compare, lambda v: self._layer(compare=v), maximum=1000)
+        self.compare = percent_slider(view.compare, lambda v: view.set("compare", v), maximum=1000)
         self.compare.setToolTip("Before/after: the result is shown left of the split, the sketch right of it")
         form.addRow("After | before", self.compare)
         self.setWidget(body)
+        self._widgets: dict[str, tuple[QCheckBox | QSlider, int]] = {
+            "hints_visible": (self.hints, 0), "hints_opacity": (self.hints_opacity, 100),
+            "flats_visible": (self.flats, 0), "flats_opacity": (self.flats_opacity, 100),
+            "result_visible": (self.result, 0), "preserve_ink": (self.ink, 0), "compare": (self.compare, 1000),
+        }  # fmt: skip
+        view.changed.connect(self._show)
 
     def sync(self) -> None:
-        """Show the canvas layer settings (after a project was opened)."""
-        layers = self.canvas.layers
-        for widget, value in ((self.hints, layers.hints_visible), (self.flats, layers.flats_visible),
-                              (self.result, layers.result_visible), (self.ink, layers.preserve_ink),
-                              (self.compare, int(round(layers.compare * 1000)))):
-            widget.blockSignals(True)
-            if isinstance(widget, QCheckBox):
-                widget.setChecked(bool(value))
-            else:
-                widget.setValue(int(value))
-            widget.blockSignals(False)
-        self.render.flats_wanted = layers.flats_visible
+        """Show every field of the view state (the widgets also follow each change as it happens)."""
+        for name in self._widgets:
+            self._show(name, self.view.get(name))
+
+    def _show(self, name: str, value: object) -> None:
+        """Show a changed field in its widget without writing it back."""
+        if name not in self._widgets:
+            return
+        widget, scale = self._widgets[name]
+        widget.blockSignals(True)
+        if isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        else:
+            widget.setValue(int(round(float(value) * scale)))  # type: ignore[arg-type]
+        widget.blockSignals(False)
 
     @staticmethod
     def _check(text: str, on: bool, slot: Callable[[bool], None]) -> QCheckBox:
@@ -123,25 +136,16 @@ class LayersDock(QDockWidget):
         box.toggled.connect(slot)
         return box
 
-    def _layer(self, **values: object) -> None:
-        for key, value in values.items():
-            setattr(self.canvas.layers, key, value)
-        self.canvas.update()
-
-    def _flats_toggled(self, on: bool) -> None:
-        self._layer(flats_visible=on)
-        self.render.flats_wanted = on
-        if on:
-            self.render.schedule()
-
 
 class ColorizeDock(QDockWidget):
     """Model picker (with descriptions), device in use, preview and flats-only modes, render button."""
 
-    def __init__(self, render: RenderController, on_render: Callable[[], None], parent: QWidget | None = None) -> None:
+    def __init__(self, render: RenderController, on_render: Callable[[], None], parent: QWidget | None = None,
+                 *, view: ViewState | None = None) -> None:
         super().__init__("Colorize", parent)
         self.setObjectName("ColorizeDock")
         self.render = render
+        self.view = view if view is not None else ViewState(self)
         body = QWidget()
         layout = QVBoxLayout(body)
         self.model = QComboBox()
@@ -151,7 +155,9 @@ class ColorizeDock(QDockWidget):
         self.device = QLabel(render.device_text)
         self.device.setWordWrap(True)
         self.live = LayersDock._check("Live preview", render.live_preview, self._live)
-        self.flats_only = LayersDock._check("Flats only (no model)", render.flats_only, self._flats_only)
+        self.flats_only = LayersDock._check("Flats only (no model)", self.view.flats_only,
+                                            lambda on: self.view.set("flats_only", on))
+        self.view.flats_mode_changed.connect(self._show_flats_mode)
         self.auto = LayersDock._check("Auto colour (hints steer it)", render.auto_color, render.set_auto)
         self.auto.setToolTip("The model colours the whole page, hinted or not (Ctrl+Shift+A).\n"
                              "Off: only what your hints reach is coloured.")
@@ -194,6 +200,7 @@ class ColorizeDock(QDockWidget):
         self.render.live_preview = on
         self.render.schedule()
 
-    def _flats_only(self, on: bool) -> None:
-        self.render.flats_only = on
-        self.render.schedule()
+    def _show_flats_mode(self, on: bool) -> None:
+        self.flats_only.blockSignals(True)
+        self.flats_only.setChecked(on)
+        self.flats_only.blockSignals(False)

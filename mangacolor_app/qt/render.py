@@ -177,6 +177,22 @@ class RenderController(QObject):
         """Whether a job of ``kind`` ("preview", "full", "flats") is running."""
         return kind in self._jobs
 
+    def follow(self, view: Any) -> None:
+        """Follow a :class:`~mangacolor_app.qt.view_state.ViewState`: its flats mode (``flats_only``) and
+        the shown Flats layer (``flats_visible``: flats are computed in the background while shown)."""
+        self.flats_only = bool(view.flats_only)
+        self.flats_wanted = bool(view.flats_visible)
+        view.changed.connect(self._on_view_changed)
+
+    def _on_view_changed(self, name: str, value: object) -> None:
+        if name == "flats_only":
+            self.flats_only = bool(value)
+            self.schedule()
+        elif name == "flats_visible":
+            self.flats_wanted = bool(value)
+            if value:
+                self.schedule()
+
     def refresh_background(self) -> None:
         """Start the flats and preview jobs for the current hints (cancelling stale ones)."""
         if not self.doc.has_page or self.busy("full"):
