@@ -19,10 +19,11 @@ Measured (2026-12-04, 2 shared CPU cores, ``--mp 16 100``; a page with two hint 
   row block at a time (``core.pagefile.line_of_page``), the hint layer stays uint8 (4 B/px) through
   ``fit_hints``, ``ModelInputBuilder`` and the gate (float32 only per tile window), the colour uint16,
   and a flat export holds no hint layer. Before: 36.9 B/px (float32 hint layer, float32 RGB at load).
-* PSD (every layer), 100 MP: peak 5.73 GB = 60.1 B/px (marginal 57.2 B/px; 88.3 before): the merged
-  image is composited in row strips and an 8-bit PSD's flats are uint8, but psd-tools'
-  ``create_pixel_layer_from_array`` converts each layer to a page-sized float32 array and holds the
-  layers' channel data; the float32 flats (``core.flats``) exist while the model runs.
+* PSD (every layer), 100 MP: peak 4.61 GB = 48.3 B/px (marginal 46.6 B/px; 88.3 before); 69 s. The
+  merged image is composited in row strips, an 8-bit PSD's flats are uint8 and the layers are stored
+  plane by plane from integers (``core.export._add_layer``: the bytes psd-tools writes, without its
+  page-sized float32 copy of each layer). What is left is the fill: ``core.flats.page_flats`` alone
+  peaks at ~43 B/px above the page (16 MP, its float32 hint input of 16 B/px included).
 """
 
 from __future__ import annotations

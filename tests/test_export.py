@@ -266,3 +266,35 @@ def test_srgb_profile_is_the_same_in_every_process() -> None:
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                            timeout=60).stdout.strip()
     assert other == srgb_icc().hex()
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_psd_layers_stored_without_float_copies_are_psd_tools_bytes(tmp_path: Path, bit_depth: int,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PSD layers stored plane by plane from integers (no page-sized float32 copy) are the very bytes
+    psd-tools' public ``create_pixel_layer_from_array`` writes for the same layers."""
+    from mangacolor_app.core import export
+
+    rng = np.random.default_rng(7)
+    h, w = 37, 53
+    flats = np.zeros((h, w, 4), np.float32)
+    flats[5:20, 4:30] = (0.8, 0.2, 0.4, 1.0)
+    hints = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    layers = ExportLayers(ink=rng.random((h, w), dtype=np.float32), color=rng.integers(0, 65536, (h, w, 3), dtype=np.uint16),
+                          flats=flats, hints=hints, dpi=(300.0, 300.0))
+    from psd_tools.api.layers import PixelLayer
+
+    calls: list[str] = []
+    original = PixelLayer.fromarray.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(PixelLayer, "fromarray", classmethod(lambda cls, *a, **k: calls.append("f") or original(cls, *a, **k)))
+    fast = export_page(tmp_path / "fast.psd", layers, bit_depth=bit_depth)
+    assert calls == []  # no layer went through psd-tools' float32 conversion
+
+    def public_path(psd, array, name, **kwargs):  # type: ignore[no-untyped-def]
+        full = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
+        return psd.create_pixel_layer_from_array(full, name=name, **kwargs)  # float32 per layer
+
+    monkeypatch.setattr(export, "_add_layer", public_path)
+    public = export_page(tmp_path / "public.psd", layers, bit_depth=bit_depth)
+    assert len(calls) == 4  # Flats, Color, Ink, Hints through the public path
+    assert fast.read_bytes() == public.read_bytes()

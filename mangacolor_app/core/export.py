@@ -249,6 +249,45 @@ def _icc_resource() -> object:
     return ImageResource(key=Resource.ICC_PROFILE, data=srgb_icc())
 
 
+def _add_layer(psd: Any, array: np.ndarray, name: str, **kwargs: Any) -> Any:
+    """``psd.create_pixel_layer_from_array(array, name=name, **kwargs)`` for an integer array at the
+    document's depth (uint8 at 8 bits, uint16 at 16), without psd-tools' page-sized float32 copy of the
+    layer: each plane is stored as the integers it holds (the bytes psd-tools writes for them, since
+    they round-trip its float scaling exactly), one plane at a time. An (H, W) array is a grey layer
+    (the plane in R, G and B). Falls back to the public call when psd-tools' layer assembly is not there.
+    """
+    from psd_tools.api.layers import PixelLayer  # noqa: PLC0415
+    from psd_tools.constants import Compression  # noqa: PLC0415
+
+    header: Any = getattr(getattr(psd, "_record", None), "header", None)
+    assemble = getattr(PixelLayer, "_assemble", None)
+    depth: Any = getattr(header, "depth", None)
+    expected = {8: np.uint8, 16: np.uint16}.get(depth) if depth in (8, 16) else None
+    if assemble is None or expected is None or array.dtype != expected or not hasattr(psd, "append"):
+        full = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
+        return psd.create_pixel_layer_from_array(full, name=name, **kwargs)
+    h, w = array.shape[:2]
+    big_endian = ">u2" if depth == 16 else ">u1"
+    planes = [array] * 3 if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
+    if len(planes) == 4:
+        transparency = planes[3].astype(big_endian).tobytes()
+    else:
+        from psd_tools.api.pil_io import encode_opaque_channel  # noqa: PLC0415
+
+        transparency = encode_opaque_channel(w, h, depth)
+    colours = (plane.astype(big_endian).tobytes() for plane in planes[:3])
+    layer_record, channels = assemble(transparency, colours, name, 0, 0, w, h, Compression.RLE,
+                                      header.version, depth)
+    layer = PixelLayer(psd, layer_record, channels)
+    psd.append(layer)
+    for key, value in kwargs.items():
+        setattr(layer, key, value)
+    owner = getattr(psd, "_psd", psd)
+    if hasattr(owner, "mark_updated"):
+        owner.mark_updated()
+    return layer
+
+
 def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tuple[object, list[bytes]]:
     """Build the layered document; returns it with the merged-image planes to store."""
     from psd_tools import PSDImage  # noqa: PLC0415
@@ -262,16 +301,14 @@ def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tupl
         version = psd_tools.__version__
         raise ImportError(f"PSD export needs a newer psd-tools (with create_pixel_layer_from_array), not {version}")
     if layers.flats is not None:
-        psd.create_pixel_layer_from_array(_quantize(layers.flats, bit_depth), name="Flats")
+        _add_layer(psd, _quantize(layers.flats, bit_depth), "Flats")
     color_q = _quantize(layers.color, bit_depth)
-    psd.create_pixel_layer_from_array(color_q, name="Color")
+    _add_layer(psd, color_q, "Color")
     ink_q = _quantize(layers.ink, bit_depth)
-    ink_layer = psd.create_pixel_layer_from_array(
-        np.repeat(ink_q[..., None], 3, axis=2), name="Ink", blend_mode=BlendMode.MULTIPLY
-    )
+    ink_layer = _add_layer(psd, ink_q, "Ink", blend_mode=BlendMode.MULTIPLY)
     ink_layer.visible = preserve_ink
     if layers.hints is not None:
-        hints_layer = psd.create_pixel_layer_from_array(_quantize(layers.hints, bit_depth), name="Hints")
+        hints_layer = _add_layer(psd, _quantize(layers.hints, bit_depth), "Hints")
         hints_layer.visible = False
     if layers.dpi is not None:
         psd.image_resources[Resource.RESOLUTION_INFO] = _resolution_resource(layers.dpi)
