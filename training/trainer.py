@@ -44,6 +44,7 @@ from .models.losses import adversarial_loss, l1_loss, rebalanced_ce
 from .models.patchgan import PatchDiscriminator
 from .models.unet import UNetGenerator
 from .viz import draw_curves, sample_grid, save_png
+from .warmstart import init_from_weights
 
 __all__ = ["Trainer", "build_datasets", "load_generator", "save_weights", "ProgressFn", "CancelFn", "SampleFn"]  # noqa: F822
 
@@ -61,23 +62,6 @@ def _tensorboard(out_dir: Path) -> Any:
     except ImportError:
         return None
     return SummaryWriter(str(out_dir / "tb"))
-
-
-def _init_from(g: UNetGenerator, path: str) -> None:
-    """Start ``g`` from the generator weights at ``path``: loaded as they are when the widths match,
-    else grown into ``g`` (``training.warmstart``).
-
-    Raises:
-        ModelError: unreadable weights; ValueError: weights that neither match nor grow into ``g``.
-    """
-    from .warmstart import grow_generator
-
-    old, old_cfg, _ = load_generator(path)
-    if tuple(old_cfg.model.widths) == tuple(g.cfg.widths):
-        g.load_state_dict(old.state_dict())
-    else:
-        grow_generator(old.state_dict(), tuple(old_cfg.model.widths), g)
-    logger.info("generator initialised from %s", path)
 
 
 class Trainer:
@@ -105,7 +89,7 @@ class Trainer:
         if init_generator is not None:
             self.g.load_state_dict(init_generator)
         elif cfg.train.init_from:
-            _init_from(self.g, cfg.train.init_from)
+            init_from_weights(self.g, cfg.train.init_from)
         self.g.to(self.device)
         if freeze_encoder:
             for mod in (self.g.stem, self.g.downs):

@@ -19,7 +19,7 @@ from .models.unet import UNetGenerator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["grow_generator"]
+__all__ = ["grow_generator", "init_from_weights"]
 
 
 def _map_key(key: str, shift: int) -> str:
@@ -72,3 +72,20 @@ def grow_generator(old_state: dict[str, Tensor], old_widths: tuple[int, ...], ne
     new.load_state_dict(state)
     log.info("grew a %s generator into %s (%d tensors copied)", old_widths, widths, len(old_state))
     return new
+
+
+def init_from_weights(g: UNetGenerator, path: str) -> None:
+    """Start ``g`` from the generator weights at ``path`` (``train.init_from``): loaded as they are when
+    the widths match, else grown into ``g`` (:func:`grow_generator`).
+
+    Raises:
+        ModelError: unreadable weights; ValueError: weights that neither match nor grow into ``g``.
+    """
+    from .checkpoint import load_generator
+
+    old, old_cfg, _ = load_generator(path)
+    if tuple(old_cfg.model.widths) == tuple(g.cfg.widths):
+        g.load_state_dict(old.state_dict())
+    else:
+        grow_generator(old.state_dict(), tuple(old_cfg.model.widths), g)
+    log.info("generator initialised from %s", path)
