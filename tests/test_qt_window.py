@@ -373,17 +373,9 @@ def test_retrain_dialog_finetunes_the_shipped_model(qtbot, make_window, tmp_path
     from mangacolor_app.qt import retrain
 
     use_shipped_models(tmp_path, monkeypatch, "mangacolor-default.safetensors")
-    style = tmp_path / "style"
-    style.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(4):  # small coloured "pages": flat shapes with ink outlines on paper
-        page = np.full((160, 160, 3), 250, np.uint8)
-        for _ in range(5):
-            c = tuple(int(v) for v in rng.integers(0, 160, 2))
-            colour = tuple(int(v) for v in rng.integers(40, 250, 3))
-            cv2.circle(page, c, int(rng.integers(15, 50)), colour, -1, cv2.LINE_AA)
-            cv2.circle(page, c, int(rng.integers(15, 50)), (20, 20, 20), 2, cv2.LINE_AA)
-        cv2.imwrite(str(style / f"p{i}.png"), page)
+    from test_qt_retrain import _style_folder
+
+    style = _style_folder(tmp_path / "style")  # small coloured "pages": flat shapes with ink outlines on paper
     win = make_window()
     win.render.refresh_models()
     dialog = retrain.RetrainDialog(win.render, win)
