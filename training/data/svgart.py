@@ -220,10 +220,12 @@ def _colour_stats(rgb: np.ndarray) -> tuple[float, int]:
     return coloured, int(np.sum(counts >= 0.002 * packed.size))
 
 
-def render_svg(path: Path, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None] | str:
-    """Render one drawing: ``(colour (S,S,3) uint8, line (S,S) uint8 or None)``, or why it was dropped."""
+def render_svg(path: Path, settings: RenderSettings, data: bytes | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None] | str:
+    """Render one drawing: ``(colour (S,S,3) uint8, line (S,S) uint8 or None)``, or why it was dropped.
+    ``data``: the file's bytes when already read (relative references resolve beside ``path``)."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
         root = ET.fromstring(data)
     except (OSError, ET.ParseError):
         return "unreadable"
@@ -303,7 +305,7 @@ def _render_job(args: tuple[Path, RenderSettings]) -> tuple[Path, bytes, tuple[n
         data = path.read_bytes()
     except OSError:
         return path, b"", "unreadable"
-    return path, data, render_svg(path, settings)
+    return path, data, render_svg(path, settings, data)
 
 
 def _write(path: Path, image: np.ndarray) -> None:
