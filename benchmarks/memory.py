@@ -14,16 +14,17 @@ unless ``--model PATH`` is given. Usage: python benchmarks/memory.py [--mp 4 16 
 
 Measured (2026-12-04, 2 shared CPU cores, ``--mp 16 100``; a page with two hint boxes):
 
-* PNG, 100 MP: peak 1.82 GB = 19.1 B/px (fixed cost 78 MB; marginal 17.0 B/px); 40 s.
-  The page and its hint PNG are decoded as integers (``load_image(as_int=True)``), the line converted a
-  row block at a time (``core.pagefile.line_of_page``), the hint layer stays uint8 (4 B/px) through
-  ``fit_hints``, ``ModelInputBuilder`` and the gate (float32 only per tile window), the colour uint16,
-  and a flat export holds no hint layer. Before: 36.9 B/px (float32 hint layer, float32 RGB at load).
-* PSD (every layer), 100 MP: peak 4.61 GB = 48.3 B/px (marginal 46.6 B/px; 88.3 before); 69 s. The
-  merged image is composited in row strips, an 8-bit PSD's flats are uint8 and the layers are stored
-  plane by plane from integers (``core.export._add_layer``: the bytes psd-tools writes, without its
-  page-sized float32 copy of each layer). What is left is the fill: ``core.flats.page_flats`` alone
-  peaks at ~43 B/px above the page (16 MP, its float32 hint input of 16 B/px included).
+* PNG, 100 MP: peak 1.33 GB = 13.9 B/px (fixed cost 75 MB; marginal 12.1 B/px); 17 s.
+  The page and its hint PNG are decoded as integers (``load_image(as_int=True)``); an opaque 8-bit grey
+  page's line stays its uint8 plane (``core.pagefile.line_of_page``), the hint layer uint8 (4 B/px)
+  through ``fit_hints``, ``ModelInputBuilder`` and the gate (float32 only per tile window), and the
+  colour of an 8-bit export comes out of the tiles as uint8 (``PageRequest.color_dtype``; the same values
+  as rounding the uint16 colour). Before issue 13: 60 B/px; session 4: 19.1 B/px.
+* PSD (every layer), 100 MP: peak 1.68 GB = 17.6 B/px (marginal 15.5 B/px); 25 s. The flats are uint8
+  RGBA made from the integer layers (``page_flats(..., out_dtype=np.uint8)``; fill map int16, seed index
+  uint16, the propagation into the ink in row strips), the PSD is made at 1 x 1 and resized (no
+  placeholder merged image), and its layers are stored hints, flats, colour, ink, each let go once stored
+  (``export_page(..., release=True)``). Before issue 13: 106 B/px; session 4: 48.3 B/px.
 """
 
 from __future__ import annotations

@@ -236,7 +236,7 @@ def _progress_of(page_name: str) -> Any:
 
 
 def _page_parts(page: PageSource, hints_arg: Path | None) -> tuple[Any, Any, Any]:
-    """Load a page: (line (H, W) float32, hints (H, W, 4) uint8/uint16 or None, dpi or None); the page
+    """Load a page: (line (H, W) float32, or uint8 for an opaque 8-bit grey page, hints (H, W, 4) uint8/uint16 or None, dpi or None); the page
     is decoded as integers and its line converted a row block at a time (``core.pagefile.line_of_page``)."""
     from mangacolor_app.batch import load_page_hints
     from mangacolor_app.core.pagefile import line_of_page
@@ -256,15 +256,17 @@ def _remembered_hints(memory: Any, line: Any, hints: Any, dpi: Any) -> Any:
 
     if memory is None:
         return hints
-    merged = memory.hints_for(line, None if hints is None else to_float32(hints), dpi)
+    merged = memory.hints_for(to_float32(line), None if hints is None else to_float32(hints), dpi)
     return merged if has_alpha(merged) else None
 
 
 def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, memory: Any = None,
                         outputs: Any = ()) -> Processor:
     """``process(page, output)``: one page's job (``app.page_job``), exported (PSD: Hints/Flats/Color/Ink)."""
+    import numpy as np
+
     from mangacolor_app.app.page_job import ColorizerCache, PageRequest, run_page
-    from mangacolor_app.core.color import to_uint8
+    from mangacolor_app.core.color import to_float32
     from mangacolor_app.core.export import ExportLayers, export_page
 
     cache = ColorizerCache()
@@ -277,18 +279,18 @@ def _colorize_processor(args: argparse.Namespace, opts: BatchOptions, fmt: str, 
             memory.catch_up(outputs, output)
         hints = _remembered_hints(memory, line, hints, dpi)
         request = PageRequest(line, hints, dpi, model=model, device=args.device, unhinted=opts.unhinted,
-                              with_flats=psd, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
+                              with_flats=psd, tile=args.tile, overlap=args.overlap, batch_size=args.batch_size,
+                              color_dtype=np.uint8 if opts.bit_depth == 8 else np.uint16)
         layers = run_page(request, cache=cache, progress=_progress_of(page.name))
-        flats = layers.flats if psd else None
-        if flats is not None and opts.bit_depth == 8:  # what an 8-bit PSD stores anyway: 4 B/px, not 16
-            flats = to_uint8(flats)
+        flats = layers.flats if psd else None  # uint8 (4 B/px); exact in an 8- or 16-bit PSD
         parts = ExportLayers(ink=line, color=layers.color, flats=flats, hints=hints if psd else None, dpi=dpi)
-        remembered = hints if memory is not None else None
-        del request, layers, hints, flats  # a flat export needs no hint layer: not held at its peak (4 B/px)
+        remembered = (line, hints) if memory is not None and hints is not None else None
+        # parts holds the only references: export releases each layer once stored (peak memory)
+        del request, layers, hints, flats, line
         export_page(output, parts, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality,
-                    preserve_ink=opts.preserve_ink)
+                    preserve_ink=opts.preserve_ink, release=True)
         if memory is not None and remembered is not None:
-            memory.remember(page.display_name, line, remembered, dpi)
+            memory.remember(page.display_name, to_float32(remembered[0]), remembered[1], dpi)
 
     return process
 

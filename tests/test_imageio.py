@@ -403,7 +403,9 @@ def test_integer_load_gives_the_float_page(tmp_path: Path, kind: str) -> None:
     assert np.array_equal(to_float32(as_int.rgb), as_float.rgb)
     assert (as_int.alpha is None) == (as_float.alpha is None)
     expected = page_line(page_on_paper(as_float))
-    assert np.array_equal(line_of_page(as_int), expected)
+    line = line_of_page(as_int)  # an opaque 8-bit grey page gives its uint8 plane (1 B/px)
+    assert line.dtype == (np.uint8 if kind in ("L", "1") else np.float32)
+    assert np.array_equal(to_float32(line), expected)
     assert np.array_equal(line_of_page(as_float), expected)
     assert is_colour_picture(page_on_paper(as_float)) == (kind == "picture")
     if as_int.alpha is not None:

@@ -45,7 +45,7 @@ def test_page_job_is_the_colorizer_quantised_once(tiny_onnx_model: Path) -> None
 def test_page_job_flats_for_psd_and_flats_only(tiny_onnx_model: Path) -> None:
     line, hints = rgb_to_gray(make_page().astype(np.float32)), _hints()
     psd = run_page(PageRequest(line, hints, model=tiny_onnx_model, device="cpu", with_flats=True))
-    assert psd.flats is not None and psd.flats.shape == (120, 160, 4) and psd.flats[50, 60, 3] == 1.0
+    assert psd.flats is not None and psd.flats.shape == (120, 160, 4) and psd.flats.dtype == np.uint8 and psd.flats[50, 60, 3] == 255
     only = run_page(PageRequest(line, hints, flats_only=True))
     assert only.device is None and np.array_equal(only.flats, psd.flats)
     painted = only.flats[..., 3] > 0

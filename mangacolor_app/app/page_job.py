@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mangacolor_app.core.color import to_float32, to_uint16
+from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.flats import page_flats
 from mangacolor_app.core.resize import fit_shape
@@ -50,7 +50,7 @@ class PageRequest:
         line: (H, W) page luma, float32 in [0, 1] (1 = paper) or uint8.
         hints: (H, W, 4) RGBA hint layer, uint8 (the editor's, a loaded hint PNG), uint16 or float32
             in [0, 1], fitted to the page; None = no hints. Integer layers stay integer at page size
-            (the pipeline converts tile windows; only ``core.flats`` gets a float copy).
+            (the pipeline converts tile windows; ``core.flats`` reads the integers as they are).
         dpi: the page's (x, y) resolution (scales the flats' gap closing), or None.
         model: an :class:`InstalledModel`, a model name, an ``.onnx`` path, or None for the default model
             (unused for ``flats_only``).
@@ -59,6 +59,9 @@ class PageRequest:
         flats_only: no model: the colour is the flats over paper.
         with_flats: return the flats layer even when the model does not take it (PSD export).
         preview_side: preview mode: the page downscaled so its long side is at most this.
+        color_dtype: np.uint16 (default; what the project stores), or np.uint8 for a caller that writes 8
+            bits only (3 B/px instead of 6; the same values as ``core.color.to_uint8`` of the uint16 colour,
+            since rounding to 16 bits and then to 8 gives the 8-bit rounding).
         tile, overlap, batch_size: overrides of the model's tiling (None: the model's / the device's).
     """
 
@@ -71,6 +74,7 @@ class PageRequest:
     flats_only: bool = False
     with_flats: bool = False
     preview_side: int | None = None
+    color_dtype: type[np.unsignedinteger[Any]] = np.uint16
     tile: int | None = None
     overlap: int | None = None
     batch_size: int | None = None
@@ -81,9 +85,10 @@ class PageLayers:
     """What one page's job made.
 
     Attributes:
-        color: (h, w, 3) uint16 colour WITHOUT ink (export and the canvas multiply the ink), at page
+        color: (h, w, 3) colour of the request's ``color_dtype`` (uint16 unless asked) WITHOUT ink (export and the canvas multiply the ink), at page
             size, or at the preview size in preview mode.
-        flats: (H, W, 4) float32 [0, 1] flats layer when computed, else None.
+        flats: (H, W, 4) uint8 flats layer (``core.flats.page_flats`` with ``out_dtype=np.uint8``: exact,
+            4 B/px) when computed, else None.
         ink: the request's line (the ink layer), unchanged.
         hints: the request's hints, unchanged.
         device: what ran the model (None for flats-only pages and gated pages without a model).
@@ -146,18 +151,21 @@ _default_cache = ColorizerCache()
 
 
 def flats_over_paper(flats: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32: straight-alpha flats composited over paper white (the flats-only colour)."""
-    alpha = flats[..., 3:4]
-    return flats[..., :3] * alpha + (1.0 - alpha)
+    """(H, W, 3) uint16: straight-alpha flats (uint8, or float in [0, 1]) composited over paper white
+    (the flats-only colour), a row block at a time (no page-sized float32)."""
+    h, w = flats.shape[:2]
+    out = np.empty((h, w, 3), np.uint16)
+    rows = max(1, (1 << 20) // max(1, w))
+    for y in range(0, h, rows):
+        block = to_float32(flats[y : y + rows])
+        alpha = block[..., 3:4]
+        out[y : y + rows] = to_uint16(block[..., :3] * alpha + (1.0 - alpha))
+    return out
 
 
-def _float_hints(hints: np.ndarray) -> np.ndarray:
-    """The hint layer as float32 [0, 1] for ``core.flats`` (which takes float hints): uint8/uint16 (the
-    editor's layer, a loaded hint PNG) through ``core.color.to_float32``, the one conversion of the
-    project; float layers as they are. Everything else takes the integer layer and converts windows."""
-    if hints.dtype not in (np.uint8, np.uint16):
-        return hints
-    return to_float32(hints)
+def _flats(req: PageRequest, hints: np.ndarray) -> np.ndarray:
+    """The page's flats as (H, W, 4) uint8 (``core.flats.page_flats`` on the integer layers as they are)."""
+    return page_flats(req.line, hints, req.dpi, out_dtype=np.uint8)
 
 
 def _preview(req: PageRequest, model: InstalledModel | Path, cache: ColorizerCache) -> tuple[Colorizer, Any]:
@@ -176,12 +184,13 @@ def _preview(req: PageRequest, model: InstalledModel | Path, cache: ColorizerCac
 def _flats_only(req: PageRequest, progress: ProgressFn | None) -> PageLayers:
     """A flats-only page: the flats (empty without hints) and their composite over paper as the colour."""
     if req.hints is None:
-        flats = np.zeros((*req.line.shape[:2], 4), np.float32)
+        flats = np.zeros((*req.line.shape[:2], 4), np.uint8)
     else:
-        flats = page_flats(req.line, _float_hints(req.hints), req.dpi)
+        flats = _flats(req, req.hints)
     if progress is not None:
         progress(1, 1)
-    return PageLayers(to_uint16(flats_over_paper(flats)), flats, req.line, req.hints)
+    color = flats_over_paper(flats)
+    return PageLayers(to_uint8(color) if req.color_dtype == np.uint8 else color, flats, req.line, req.hints)
 
 
 def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress: ProgressFn | None = None,
@@ -203,7 +212,7 @@ def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress:
     flats: np.ndarray | None = None
     wants_flats = req.with_flats or any(c.startswith("flats") for c in colorizer.manifest.channels)
     if req.preview_side is None and wants_flats and hints is not None and has_alpha(hints):
-        flats = page_flats(req.line, _float_hints(hints), req.dpi)
+        flats = _flats(req, hints)
     color = colorizer.colorize(req.line, hints, preserve_ink=False, flats=flats, progress=progress, cancel=cancel,
-                               max_side=req.preview_side, unhinted=req.unhinted, out_dtype=np.uint16)
+                               max_side=req.preview_side, unhinted=req.unhinted, out_dtype=req.color_dtype)
     return PageLayers(color, flats, req.line, req.hints, colorizer.device_report)

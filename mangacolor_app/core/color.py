@@ -174,10 +174,14 @@ def rgb_to_gray(rgb: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """
     arr = np.asarray(rgb, dtype=np.float32)
     _check_last_axis(arr, 3, "rgb_to_gray")
-    r, g, b = (np.float32(w) for w in REC601_WEIGHTS)
-    gray = arr[..., 0] * r
-    gray += arr[..., 1] * g
-    gray += arr[..., 2] * b
+    _, g, b = (np.float32(w) for w in REC601_WEIGHTS)
+    # r + g_w (G - R) + b_w (B - R): the same luma (the weights sum to 1), and exactly R on grey pixels,
+    # so a grey page's luma is its own values (what core.color.to_float32 gives for its integers)
+    red = arr[..., 0]
+    gray = arr[..., 1] - red
+    gray *= g
+    gray += (arr[..., 2] - red) * b
+    gray += red
     return gray
 
 

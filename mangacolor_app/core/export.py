@@ -17,6 +17,7 @@ atomically (a failed export leaves an existing file untouched).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -52,8 +53,8 @@ class ExportLayers:
     """The parts of a colorized page.
 
     Attributes:
-        ink: (H, W) float32 in [0, 1], the line art (1 = paper, 0 = ink).
-        color: (H, W, 3) float32 in [0, 1], or uint16 (the page job's and the project's form: read
+        ink: (H, W) float32 in [0, 1] (or uint8), the line art (1 = paper, 0 = ink).
+        color: (H, W, 3) float32 in [0, 1], or uint16 / uint8 (the page job's and the project's form: read
             through ``core.color.to_float32``, a row block at a time), the colorization result (without ink).
         flats: (H, W, 4) float32 in [0, 1] (or uint8/uint16) straight-alpha flats layer, or None.
         hints: (H, W, 4) float32 in [0, 1] (or uint8/uint16, as loaded or painted) hint layer (RGB + mask
@@ -61,8 +62,8 @@ class ExportLayers:
         dpi: (x, y) dots per inch to record, or None.
     """
 
-    ink: npt.NDArray[np.float32]
-    color: npt.NDArray[np.float32] | npt.NDArray[np.uint16]
+    ink: npt.NDArray[Any]
+    color: npt.NDArray[Any]
     flats: npt.NDArray[Any] | None = None
     hints: npt.NDArray[Any] | None = None
     dpi: tuple[float, float] | None = None
@@ -83,7 +84,7 @@ def _check_layers(layers: ExportLayers, path: Path) -> None:
         expected["hints"] = ((h, w, 4), layers.hints)
     for name, (shape, array) in expected.items():
         arr = np.asarray(array)
-        int_ok = arr.dtype == np.uint16 if name == "color" else name != "ink" and arr.dtype in (np.uint8, np.uint16)
+        int_ok = arr.dtype in ((np.uint8,) if name == "ink" else (np.uint8, np.uint16))
         if arr.shape != shape or not (int_ok or np.issubdtype(arr.dtype, np.floating)):
             raise ImageSaveError(
                 f"cannot export: the {name} layer is {arr.dtype} {arr.shape}, expected float {shape}", path
@@ -103,9 +104,9 @@ def composite_layers(layers: ExportLayers, preserve_ink: bool = True) -> npt.NDA
     Returns:
         (H, W, 3) float32 in [0, 1] (a new array).
     """
-    color = to_float32(layers.color) if layers.color.dtype == np.uint16 else layers.color
+    color = to_float32(layers.color) if layers.color.dtype in (np.uint8, np.uint16) else layers.color
     if preserve_ink:
-        return multiply(color, layers.ink)
+        return multiply(color, to_float32(layers.ink) if layers.ink.dtype == np.uint8 else layers.ink)
     return np.array(color, dtype=np.float32, copy=True)
 
 
@@ -134,6 +135,7 @@ def export_page(
     bit_depth: int = 8,
     quality: int = 95,
     preserve_ink: bool = True,
+    release: bool = False,
 ) -> Path:
     """Export a page, atomically.
 
@@ -146,6 +148,9 @@ def export_page(
         quality: JPEG/WebP quality, 1..100.
         preserve_ink: multiply the ink over the colour (flat formats); in a PSD the Ink layer
             is visible when True and hidden when False, so the PSD shows what a flat export shows.
+        release: a PSD export sets each field of ``layers`` to None once that layer is stored (the
+            caller passes the only references and no longer needs them), so a large page's layers are
+            not all held beside their stored copies (the CLI's peak memory).
 
     Returns:
         ``Path(path)``.
@@ -163,7 +168,7 @@ def export_page(
     if not 1 <= quality <= 100:
         raise ImageSaveError(f"cannot export: quality must be in 1..100, got {quality}", target)
     if fmt == "psd":
-        _export_psd(target, layers, bit_depth=bit_depth, preserve_ink=preserve_ink)
+        _export_psd(target, layers, bit_depth=bit_depth, preserve_ink=preserve_ink, release=release)
     else:
         flat = _flat_quantized(layers, preserve_ink, bit_depth)
         save_image(target, flat, format=fmt, quality=quality, bit_depth=bit_depth, dpi=layers.dpi)
@@ -196,16 +201,35 @@ def export_flats_png(
     """
     target = Path(path)
     arr = np.asarray(flats)
-    if arr.ndim != 3 or arr.shape[2] != 4 or not np.issubdtype(arr.dtype, np.floating):
-        raise ImageSaveError(f"cannot export flats: expected float (H, W, 4), got {arr.dtype} {arr.shape}", target)
+    if arr.ndim != 3 or arr.shape[2] != 4 or not _is_unit_layer(arr.dtype):
+        raise ImageSaveError(f"cannot export flats: expected float or uint8 (H, W, 4), got {arr.dtype} {arr.shape}",
+                             target)
     if ink is None:
         return save_image(target, arr, format="png", dpi=dpi)
     line = np.asarray(ink)
-    if line.shape != arr.shape[:2] or not np.issubdtype(line.dtype, np.floating):
-        message = f"cannot export flats: ink is {line.dtype} {line.shape}, expected float {arr.shape[:2]}"
+    if line.shape != arr.shape[:2] or not _is_unit_layer(line.dtype):
+        message = f"cannot export flats: ink is {line.dtype} {line.shape}, expected float or uint8 {arr.shape[:2]}"
         raise ImageSaveError(message, target)
-    paper = np.ones(arr.shape[:2] + (3,), dtype=np.float32)
-    return save_image(target, multiply(alpha_over(paper, arr), line), format="png", dpi=dpi)
+    return save_image(target, _flats_on_paper(arr, line), format="png", dpi=dpi)
+
+
+def _is_unit_layer(dtype: np.dtype[Any]) -> bool:
+    """A float layer in [0, 1] or a uint8 one."""
+    return bool(np.issubdtype(dtype, np.floating) or dtype == np.uint8)
+
+
+def _flats_on_paper(flats: np.ndarray, line: np.ndarray) -> npt.NDArray[np.uint8]:
+    """(H, W, 3) uint8: the flats laid on white paper with the ink multiplied, ``_FLAT_ROWS`` rows at a
+    time (float32 only for a strip)."""
+    h, w = line.shape
+    out = np.empty((h, w, 3), np.uint8)
+    paper = np.ones((min(h, _FLAT_ROWS), w, 3), np.float32)
+    for y in range(0, h, _FLAT_ROWS):
+        rows = slice(y, y + _FLAT_ROWS)
+        block = to_float32(flats[rows])
+        over = alpha_over(paper[: block.shape[0]], block)
+        out[rows] = to_uint8(multiply(over, to_float32(line[rows])))
+    return out
 
 
 # ------------------------------------------------------------------------------------ PSD
@@ -228,7 +252,7 @@ def _merged_planes(color_q: np.ndarray, ink_q: np.ndarray | None, bit_depth: int
         if ink_q is not None:
             merged *= ink_q[rows, :, None].astype(np.float32) / np.float32(maxval)
         planes[:, rows] = _quantize(merged, bit_depth).transpose(2, 0, 1)
-    return [planes[c].tobytes() for c in range(3)]
+    return [planes.tobytes()]  # the three planes back to back: one item, so psd-tools' join copies nothing
 
 
 def _resolution_resource(dpi: tuple[float, float]) -> object:
@@ -270,12 +294,12 @@ def _add_layer(psd: Any, array: np.ndarray, name: str, **kwargs: Any) -> Any:
     big_endian = ">u2" if depth == 16 else ">u1"
     planes = [array] * 3 if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
     if len(planes) == 4:
-        transparency = planes[3].astype(big_endian).tobytes()
+        transparency = _plane_bytes(planes[3], big_endian)
     else:
         from psd_tools.api.pil_io import encode_opaque_channel  # noqa: PLC0415
 
         transparency = encode_opaque_channel(w, h, depth)
-    colours = (plane.astype(big_endian).tobytes() for plane in planes[:3])
+    colours = (_plane_bytes(plane, big_endian) for plane in planes[:3])
     layer_record, channels = assemble(transparency, colours, name, 0, 0, w, h, Compression.RLE,
                                       header.version, depth)
     layer = PixelLayer(psd, layer_record, channels)
@@ -288,32 +312,73 @@ def _add_layer(psd: Any, array: np.ndarray, name: str, **kwargs: Any) -> Any:
     return layer
 
 
-def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool) -> tuple[object, list[bytes]]:
-    """Build the layered document; returns it with the merged-image planes to store."""
+def _plane_bytes(plane: np.ndarray, big_endian: str) -> bytes:
+    """A plane's stored bytes: uint8 as it is (one copy, from a strided view too), uint16 big-endian."""
+    return plane.tobytes() if plane.dtype == np.uint8 else plane.astype(big_endian).tobytes()
+
+
+def _build_psd(layers: ExportLayers, bit_depth: int, preserve_ink: bool,
+               release: bool = False) -> tuple[object, list[bytes]]:
+    """Build the layered document; returns it with the merged-image planes to store. With ``release``,
+    each field of ``layers`` is set to None once its layer is stored (see :func:`export_page`)."""
     from psd_tools import PSDImage  # noqa: PLC0415
     from psd_tools.constants import BlendMode, Resource  # noqa: PLC0415
 
-    h, w = layers.size
-    psd = PSDImage.new("RGB", (w, h), color=(255, 255, 255), depth=bit_depth)  # type: ignore[arg-type]  # 8 or 16
+    psd = _new_document(PSDImage, layers.size, bit_depth)
     if not hasattr(psd, "create_pixel_layer_from_array"):
         import psd_tools  # noqa: PLC0415
 
         version = psd_tools.__version__
         raise ImportError(f"PSD export needs a newer psd-tools (with create_pixel_layer_from_array), not {version}")
+    # the layers that need no quantised copy (uint8 at 8 bits) first, so they are let go before the colour's
+    if layers.hints is not None:
+        hints_layer = _add_layer(psd, _quantize(_take(layers, "hints", release), bit_depth), "Hints")
+        hints_layer.visible = False
     if layers.flats is not None:
-        _add_layer(psd, _quantize(layers.flats, bit_depth), "Flats")
-    color_q = _quantize(layers.color, bit_depth)
+        _add_layer(psd, _quantize(_take(layers, "flats", release), bit_depth), "Flats")
+    color_q = _quantize(_take(layers, "color", release), bit_depth)
     _add_layer(psd, color_q, "Color")
-    ink_q = _quantize(layers.ink, bit_depth)
+    ink_q = _quantize(_take(layers, "ink", release), bit_depth)
     ink_layer = _add_layer(psd, ink_q, "Ink", blend_mode=BlendMode.MULTIPLY)
     ink_layer.visible = preserve_ink
-    if layers.hints is not None:
-        hints_layer = _add_layer(psd, _quantize(layers.hints, bit_depth), "Hints")
-        hints_layer.visible = False
+    _order_layers(psd)
     if layers.dpi is not None:
         psd.image_resources[Resource.RESOLUTION_INFO] = _resolution_resource(layers.dpi)
     psd.image_resources[Resource.ICC_PROFILE] = _icc_resource()
     return psd, _merged_planes(color_q, ink_q if preserve_ink else None, bit_depth)
+
+
+def _take(layers: ExportLayers, name: str, release: bool) -> np.ndarray:
+    """``layers.<name>``, set to None on ``layers`` when ``release``."""
+    array: np.ndarray = getattr(layers, name)
+    if release:
+        setattr(layers, name, None)
+    return array
+
+
+def _new_document(psd_image: Any, size: tuple[int, int], bit_depth: int) -> Any:
+    """An empty white RGB document of ``size`` (h, w). ``PSDImage.new`` builds its merged image at full
+    size (6 B/px while it is joined); ours replaces it on write, so the document is made at 1 x 1 and
+    its header resized, when the header is reachable (else the full-size ``new``)."""
+    h, w = size
+    psd = psd_image.new("RGB", (1, 1), color=(255, 255, 255), depth=bit_depth)
+    header = getattr(getattr(psd, "_record", None), "header", None)
+    if header is not None and hasattr(header, "width") and hasattr(header, "height"):
+        header.width, header.height = w, h
+        if psd.size == (w, h):
+            return psd
+    return psd_image.new("RGB", (w, h), color=(255, 255, 255), depth=bit_depth)
+
+
+def _order_layers(psd: Any) -> None:
+    """Put the layers in the documented bottom-to-top order (:data:`PSD_LAYER_NAMES`); they are stored
+    in the order that lets each page-sized array go soonest."""
+    rank = {name: k for k, name in enumerate(PSD_LAYER_NAMES)}
+    layers = sorted(psd, key=lambda layer: rank.get(layer.name, len(rank)))
+    if [layer.name for layer in layers] != [layer.name for layer in psd]:
+        for layer in layers:
+            psd.remove(layer)
+            psd.append(layer)
 
 
 def _write_psd_file(psd: object, merged: list[bytes], tmp: Path) -> None:
@@ -333,7 +398,7 @@ def _write_psd_file(psd: object, merged: list[bytes], tmp: Path) -> None:
         psd.save(tmp)  # type: ignore[attr-defined]
 
 
-def _export_psd(target: Path, layers: ExportLayers, *, bit_depth: int, preserve_ink: bool) -> None:
+def _export_psd(target: Path, layers: ExportLayers, *, bit_depth: int, preserve_ink: bool, release: bool) -> None:
     """Write the layered PSD (see the module docstring) atomically.
 
     Raises:
@@ -347,7 +412,7 @@ def _export_psd(target: Path, layers: ExportLayers, *, bit_depth: int, preserve_
             target,
         )
     try:
-        psd, merged = _build_psd(layers, bit_depth, preserve_ink)
+        psd, merged = _build_psd(layers, bit_depth, preserve_ink, release)
     except (ValueError, TypeError, MemoryError, ImportError) as exc:
         raise ImageSaveError(f"cannot export: building the PSD failed ({exc})", target) from exc
     with atomic_write(target) as tmp:
@@ -355,3 +420,5 @@ def _export_psd(target: Path, layers: ExportLayers, *, bit_depth: int, preserve_
             _write_psd_file(psd, merged, tmp)
         except (ValueError, TypeError, AttributeError, ImportError) as exc:
             raise ImageSaveError(f"cannot export: writing the PSD failed ({exc})", target) from exc
+    del psd, merged
+    gc.collect()  # psd-tools' layers hold their document in cycles: free its stored layers before the next page

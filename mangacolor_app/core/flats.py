@@ -24,6 +24,7 @@ import math
 import cv2
 import numpy as np
 
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.errors import HintError
 from mangacolor_app.core.flats_background import (
     OpenRegions,
@@ -49,6 +50,9 @@ TONE_DOT_AREA_300DPI = 48.0
 OTSU_CLAMP = (0.30, 0.85)
 #: Flats row of a region the Paper key keeps blank: white, alpha 0 (an unhinted pixel is all 0).
 PAPER_ROW = np.array([1.0, 1.0, 1.0, 0.0], np.float32)
+#: Rows of a strip, and its first margin, of the barrier propagation (:func:`_propagate_into_barrier`).
+_PROPAGATE_ROWS = 1024
+_PROPAGATE_MARGIN = 128
 #: Packed-colour code of the Paper key among the 24-bit RGB seed colours.
 _PAPER_CODE = 1 << 24
 
@@ -67,11 +71,12 @@ def default_gap_px(height: int, width: int, dpi: float | None = None) -> float:
     return max(1.0, DEFAULT_GAP_PX_300DPI * _page_scale(height, width, dpi))
 
 
-def page_flats(line_gray: np.ndarray, hints: np.ndarray, dpi: tuple[float, float] | None) -> np.ndarray:
+def page_flats(line_gray: np.ndarray, hints: np.ndarray, dpi: tuple[float, float] | None, *,
+               out_dtype: type[np.floating] | type[np.uint8] = np.float32) -> np.ndarray:
     """:func:`compute_flats` with the defaults scaled to a page's resolution ``dpi`` ((x, y) or None):
-    the flats the CLI, the editor and export all compute for a page. Shapes, ranges and errors as
-    :func:`compute_flats`."""
-    return compute_flats(line_gray, hints, dpi=dpi[0] if dpi else None)
+    the flats the CLI, the editor and export all compute for a page. Shapes, ranges, ``out_dtype`` and
+    errors as :func:`compute_flats`."""
+    return compute_flats(line_gray, hints, dpi=dpi[0] if dpi else None, out_dtype=out_dtype)
 
 
 def compute_flats(
@@ -83,6 +88,7 @@ def compute_flats(
     tones_are_barriers: bool = False,
     dpi: float | None = None,
     open_paper: bool = True,
+    out_dtype: type[np.floating] | type[np.uint8] = np.float32,
 ) -> np.ndarray:
     """Fill every hinted closed region of the line art with its hint colour.
 
@@ -92,9 +98,11 @@ def compute_flats(
     closed, or a bounded neighbourhood of itself (see :mod:`core.flats_background`).
 
     Args:
-        line_gray: (H, W) float32 in [0, 1], 1 = paper, 0 = ink.
-        hints: (H, W, 4) float32 RGBA in [0, 1]; pixels with alpha > 0 are seeds of colour rgb
-            (straight alpha; colours are compared at 8-bit precision).
+        line_gray: (H, W) float in [0, 1], uint8 or uint16; 1 (the integer maximum) = paper, 0 = ink.
+            A uint8 line is used as it is (no float copy).
+        hints: (H, W, 4) RGBA, float in [0, 1] or uint8/uint16 (used without a float copy); pixels
+            with alpha > 0 are seeds of colour rgb (straight alpha; colours are compared at 8-bit
+            precision).
         gap_close_px: ink gaps up to about this many pixels are closed for region finding; 0 closes
             none. Default: :func:`default_gap_px` (3 px at 300 dpi).
         ink_threshold: line values below it are ink. Default: Otsu's threshold clamped to
@@ -104,25 +112,30 @@ def compute_flats(
         dpi: page resolution, used to scale the default gap and the tone-dot size.
         open_paper: also mark the unhinted rest of large border-touching regions as paper (so the
             model's own colour is not kept there); False leaves them unhinted.
+        out_dtype: np.float32 (values in [0, 1]) or np.uint8 (the same values times 255, exact:
+            every value is an 8-bit colour, 0 or 1). uint8 takes 4 bytes per pixel instead of 16.
 
     Returns:
-        (H, W, 4) float32 RGBA: rgb = fill colour, alpha = 1 where a hinted region reaches
+        (H, W, 4) RGBA of ``out_dtype``: rgb = fill colour, alpha = 1 where a hinted region reaches
         (including the ink bounding it); alpha 0 elsewhere, with rgb 1 (white) where the flats keep
         paper (the Paper key's regions, and with ``open_paper`` the unfilled page background; see
         :func:`paper_mask`) and rgb 0 where nothing was decided. No hints -> all zeros.
 
     Raises:
         HintError: ``hints`` is not (H, W, 4) with the line's H and W.
-        ValueError: ``line_gray`` is not a non-empty 2-D array.
+        ValueError: ``line_gray`` is not a non-empty 2-D array; ``out_dtype`` is not float32 or uint8.
     """
+    if out_dtype not in (np.float32, np.uint8):
+        raise ValueError(f"out_dtype must be float32 or uint8, got {out_dtype}")
     line, hints = _validate(line_gray, hints)
     h, w = line.shape
     seed_mask = hints[..., 3] > 0
     if not seed_mask.any():
-        return np.zeros((h, w, 4), np.float32)
+        return np.zeros((h, w, 4), out_dtype)
     scale = _page_scale(h, w, dpi)
     gap = default_gap_px(h, w, dpi) if gap_close_px is None else max(0.0, float(gap_close_px))
-    line8 = _to_u8(line)
+    line8 = line if line.dtype == np.uint8 else _to_u8(line)
+    del line
     ink = (line8 < _ink_level(line8, ink_threshold)).astype(np.uint8)
     dot_area = max(4, int(round(TONE_DOT_AREA_300DPI * scale * scale)))
     barrier = ink if tones_are_barriers else _drop_small_blobs(ink, dot_area)
@@ -135,6 +148,7 @@ def compute_flats(
     regions, stats = _label_regions(closed)
     del closed
     palette, seed_index = _seed_colours(hints, seed_mask, paper_key_mask(hints))
+    del seed_mask
     levels = OpenRegions(barrier, gap_radii(float(radius), min(h, w)))
     fill = _assign_colours(regions, stats, dot_area, seed_index, line8, levels)
     if open_paper:
@@ -142,19 +156,30 @@ def compute_flats(
     del regions, barrier, levels, seed_index
     if not _propagate_into_barrier(fill):
         log.warning("flats: the page is all ink after gap closing (gap=%.1f px); nothing filled", gap)
-        return np.zeros((h, w, 4), np.float32)
-    rgba = np.zeros((len(palette) + 1, 4), np.float32)
-    rgba[1:] = palette
-    # one 16-byte gather per pixel: RGBA float32 rows viewed as complex128
-    out = rgba.view(np.complex128)[:, 0][fill].view(np.float32).reshape(h, w, 4)
+        return np.zeros((h, w, 4), out_dtype)
+    out = _gather_rows(palette, fill, out_dtype)
     log.debug("flats: %d regions, %d colours, gap=%.1f px, dot_area=%d", len(stats) - 1, len(palette), gap, dot_area)
     return out
 
 
+def _gather_rows(palette: np.ndarray, fill: np.ndarray, out_dtype: type) -> np.ndarray:
+    """(H, W, 4) RGBA of ``out_dtype``: row ``fill`` of [0; palette] for every pixel, in one gather of
+    whole rows (16-byte float32 rows viewed as complex128, 4-byte uint8 rows as uint32)."""
+    h, w = fill.shape
+    rgba = np.zeros((len(palette) + 1, 4), np.float32)
+    rgba[1:] = palette
+    if out_dtype == np.uint8:
+        rows8 = np.ascontiguousarray(np.floor(rgba * 255.0 + 0.5).astype(np.uint8))
+        return rows8.view(np.uint32)[:, 0][fill].view(np.uint8).reshape(h, w, 4)
+    return rgba.view(np.complex128)[:, 0][fill].view(np.float32).reshape(h, w, 4)
+
+
 def paper_mask(flats: np.ndarray) -> np.ndarray:
-    """(H, W) bool: where a flats layer from :func:`compute_flats` keeps paper (alpha 0, rgb white)."""
+    """(H, W) bool: where a flats layer from :func:`compute_flats` (float or integer) keeps paper
+    (alpha 0, rgb white)."""
     flats = np.asarray(flats)
-    return (flats[..., 3] <= 0) & (flats[..., 0] > 0.5)
+    half = 0.5 if np.issubdtype(flats.dtype, np.floating) else np.iinfo(flats.dtype).max // 2
+    return (flats[..., 3] <= 0) & (flats[..., 0] > half)
 
 
 def flats_composite(flats: np.ndarray, line_gray: np.ndarray) -> np.ndarray:
@@ -184,13 +209,20 @@ def flats_composite(flats: np.ndarray, line_gray: np.ndarray) -> np.ndarray:
 
 
 def _validate(line_gray: np.ndarray, hints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Check shapes and return float32 views/copies of the line and the hints."""
-    line = np.asarray(line_gray, dtype=np.float32)
+    """Check shapes; return the line (uint8 as it is, else float32) and the hints (uint8/uint16 as they
+    are, else float32)."""
+    line = np.asarray(line_gray)
+    if line.dtype == np.uint16:
+        line = to_float32(line)
+    elif line.dtype != np.uint8:
+        line = line.astype(np.float32, copy=False)
     if line.ndim != 2 or line.size == 0:
         raise ValueError(f"line_gray must be a non-empty (H, W) array, got shape {line.shape}")
     hints = np.asarray(hints)
     if hints.ndim != 3 or hints.shape[2] != 4 or hints.shape[:2] != line.shape:
         raise HintError(f"hint layer has shape {hints.shape}; expected {line.shape + (4,)} (RGBA, same size as the page)")
+    if hints.dtype in (np.uint8, np.uint16):
+        return line, hints
     return line, hints.astype(np.float32, copy=False)
 
 
@@ -240,13 +272,14 @@ def _label_regions(barrier: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _seed_colours(hints: np.ndarray, seed_mask: np.ndarray, paper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Palette of the seed colours and the (H, W) int32 colour index of every pixel (0 = no seed).
+    """Palette of the seed colours and the (H, W) colour index of every pixel (0 = no seed).
 
     Colours are compared at 8-bit precision; Paper-key pixels get their own index, whose palette
-    row is ``PAPER_ROW`` (white, alpha 0). Returns palette (K, 4) float32 RGBA and the index map.
+    row is ``PAPER_ROW`` (white, alpha 0). Returns palette (K, 4) float32 RGBA and the index map
+    (uint16 for up to 65,534 colours, else int32).
     """
     ys, xs = np.nonzero(seed_mask)
-    rgb8 = np.clip(hints[ys, xs, :3] * 255.0 + 0.5, 0, 255).astype(np.int64)
+    rgb8 = _rgb8(hints[ys, xs, :3])
     packed = (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
     packed[paper[ys, xs]] = _PAPER_CODE
     colours, inverse = np.unique(packed, return_inverse=True)
@@ -255,9 +288,24 @@ def _seed_colours(hints: np.ndarray, seed_mask: np.ndarray, paper: np.ndarray) -
     palette[:, :3] /= 255.0
     palette[:, 3] = 1.0
     palette[colours == _PAPER_CODE] = PAPER_ROW
-    index = np.zeros(seed_mask.shape, np.int32)
-    index[ys, xs] = inverse.reshape(-1).astype(np.int32) + 1
+    index = np.zeros(seed_mask.shape, _index_dtype(len(colours)))  # uint16 (2 B/px) up to 65,534 colours
+    index[ys, xs] = inverse.reshape(-1) + 1
     return palette, index
+
+
+def _index_dtype(n_colours: int) -> type[np.integer]:
+    """uint16 for a seed index of ``n_colours`` (plus 0 = no seed) when it fits, else int32."""
+    return np.uint16 if n_colours < np.iinfo(np.uint16).max else np.int32
+
+
+def _rgb8(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) hint colours (float [0, 1], uint8 or uint16) -> int64 8-bit values, as ``core.color``
+    rounds (uint16 through float32 v / 65535, as the float layer of that file holds)."""
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.int64)
+    if rgb.dtype == np.uint16:
+        rgb = rgb.astype(np.float32) / np.float32(65535.0)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.int64)
 
 
 def _assign_colours(
@@ -271,7 +319,8 @@ def _assign_colours(
     """Palette index of every region pixel; regions under ``min_area`` px count as barrier.
 
     Returns:
-        fill (H, W) int32: -1 = barrier (to be propagated into), 0 = unhinted, k >= 1 = palette[k - 1].
+        fill (H, W) int16 (int32 from 32,767 colours): -1 = barrier (to be propagated into), 0 =
+        unhinted, k >= 1 = palette[k - 1].
     """
     shape = regions.shape
     shares = border_shares(regions, len(stats))
@@ -287,7 +336,7 @@ def _assign_colours(
     pair_reg, pair_col = pairs // n_col, pairs % n_col
     n_colours = np.bincount(pair_reg, minlength=len(stats))
     large = np.array([is_open(_box(stats[r]), int(stats[r, 4]), shape, float(shares[r])) for r in pair_reg], bool)
-    lut = np.where(is_region, 0, -1).astype(np.int32)
+    lut = np.where(is_region, 0, -1).astype(np.int16 if n_col < np.iinfo(np.int16).max else np.int32)
     single = (n_colours[pair_reg] == 1) & ~large
     lut[pair_reg[single]] = pair_col[single]
     fill = lut[regions]
@@ -296,7 +345,7 @@ def _assign_colours(
         x0, y0, bw, bh = _box(stats[r])
         box = np.s_[y0 : y0 + bh, x0 : x0 + bw]
         inside = regions[box] == r
-        seeds = np.where(inside, seed_index[box], 0)
+        seeds = np.where(inside, seed_index[box], 0).astype(np.int32)
         if is_open((x0, y0, bw, bh), int(stats[r, 4]), shape, float(shares[r])):
             claims = open_claims(inside, (y0, x0), seeds, levels, shape, True)
             _split_claims(claims, seeds, line8[box])
@@ -362,14 +411,46 @@ def _box(stat: np.ndarray) -> tuple[int, int, int, int]:
 def _propagate_into_barrier(fill: np.ndarray) -> bool:
     """Give every barrier pixel (fill < 0) the value of the nearest region pixel, in place.
 
+    The labelled distance transform runs on strips of ``_PROPAGATE_ROWS`` rows with a margin of rows
+    above and below, so its float32 distances and int32 labels are never page-sized. A barrier pixel
+    whose (chamfer) distance is under 0.9 x the margin has its nearest region pixel inside the strip
+    with its margin (chamfer distance >= 0.955 x Euclidean), so it takes the value the whole-page
+    transform gives it; deeper ones (solid black areas) are done again with a 4x larger margin, up to
+    the whole page.
+
     Returns:
         False if there is no region pixel at all (``fill`` is then left as is).
     """
-    barrier = (fill < 0).view(np.uint8)
-    values = fill[barrier == 0]  # raster order = OpenCV's DIST_LABEL_PIXEL numbering
+    barrier = (fill < 0).view(np.uint8).copy()  # the barrier as it was: strips are written as they go
+    if barrier.all():
+        return False
+    h = fill.shape[0]
+    pending = [(y, min(h, y + _PROPAGATE_ROWS)) for y in range(0, h, _PROPAGATE_ROWS)]
+    margin = _PROPAGATE_MARGIN
+    while pending:
+        pending = [rows for rows in pending if not _propagate_strip(fill, barrier, rows, margin)]
+        margin *= 4
+    return True
+
+
+def _propagate_strip(fill: np.ndarray, barrier: np.ndarray, rows: tuple[int, int], margin: int) -> bool:
+    """Fill the barrier pixels of ``fill[rows]`` that lie under 0.9 x ``margin`` from a region pixel (all
+    of them when the margin reaches the whole page); True when none is left in the strip."""
+    y0, y1 = rows
+    h = fill.shape[0]
+    a, b = max(0, y0 - margin), min(h, y1 + margin)
+    whole = a == 0 and b == h
+    bar = barrier[a:b]
+    core = slice(y0 - a, y1 - a)
+    if not bar[core].any():
+        return True
+    values = fill[a:b][bar == 0]  # raster order = OpenCV's DIST_LABEL_PIXEL numbering
     if len(values) == 0:
         return False
-    _, nearest = cv2.distanceTransformWithLabels(barrier, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    idx = np.flatnonzero(barrier)
-    fill.flat[idx] = values[nearest.flat[idx] - 1]
-    return True
+    dist, nearest = cv2.distanceTransformWithLabels(bar, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    todo = bar[core] > 0
+    if not whole:
+        todo &= dist[core] < np.float32(0.9 * margin)
+    ys, xs = np.nonzero(todo)
+    fill[y0 + ys, xs] = values[nearest[core][ys, xs] - 1]
+    return whole or len(ys) == int(np.count_nonzero(bar[core]))

@@ -110,7 +110,8 @@ class OpenRegions:
                 hc, wc = -(-h // f), -(-w // f)
                 padded = cv2.copyMakeBorder(self.barrier, 0, hc * f - h, 0, wc * f - w, cv2.BORDER_CONSTANT, value=0)
                 cells = padded.reshape(hc, f, wc * f).max(axis=1).reshape(hc, wc, f).max(axis=2)
-                dist = (cv2.distanceTransform((cells == 0).view(np.uint8), cv2.DIST_L2, 5) - 1.0) * f
+                with np.errstate(over="ignore"):  # no ink cell at all: OpenCV's "infinite" distance, x f = inf
+                    dist = (cv2.distanceTransform((cells == 0).view(np.uint8), cv2.DIST_L2, 5) - 1.0) * f
             free = (dist > radius).view(np.uint8)
             _, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4, ltype=cv2.CV_32S)
             if f > 1:

@@ -166,9 +166,9 @@ class ModelInputBuilder:
             if flats is None and self.hints is not None:
                 from mangacolor_app.core.flats import page_flats
 
-                flats = page_flats(_as_float01(self.line), _as_float01(self.hints), None)  # the app's fill
-            if flats is not None:
-                self._flats = np.asarray(flats, dtype=store)
+                flats = page_flats(self.line, self.hints, None, out_dtype=np.uint8)  # the app's fill
+            if flats is not None:  # integer flats stay as they are (4 B/px); windows are converted
+                self._flats = flats if flats.dtype in _INT_SCALE else np.asarray(flats, dtype=store)
 
     @property
     def flats(self) -> np.ndarray | None:
@@ -231,7 +231,9 @@ class ModelInputBuilder:
             enc = encode_hint_mask(_as_float01(take_window(self.hints, ys, xs)))
         wanted = set(self.channels)  # page-wide layers: one gather per window (a copy on border tiles)
         blur = take_window(self._blur, ys, xs) if self._blur is not None and wanted & set(_BLUR_TOKENS) else None
-        flats = take_window(self._flats, ys, xs) if self._flats is not None and wanted & set(_FLATS_TOKENS) else None
+        flats = None
+        if self._flats is not None and wanted & set(_FLATS_TOKENS):
+            flats = _as_float01(take_window(self._flats, ys, xs))
         c = 0
         for token in self.channels:
             width = CHANNEL_WIDTHS[token]

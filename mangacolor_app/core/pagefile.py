@@ -53,15 +53,19 @@ def _opaque(alpha: np.ndarray | None) -> bool:
     return bool(np.all(alpha >= full))
 
 
-def line_of_page(page: Page) -> npt.NDArray[np.float32]:
+def line_of_page(page: Page) -> npt.NDArray[Any]:
     """The page's line art over white paper, (H, W) float32 [0, 1]: ``core.lineart.page_line(page_on_paper(page))``
-    with the same values, for float pages and pages loaded ``as_int`` alike.
+    with the same values, for float pages and pages loaded ``as_int`` alike. An opaque 8-bit grey page
+    (loaded ``as_int``) gives its uint8 plane instead (1 B/px, not 4): ``core.color.to_float32`` of it is
+    exactly that float line (``core.color.rgb_to_gray`` is exact on grey pixels).
 
     The luma is converted a row block at a time (no page-sized float32 RGB). A page whose three channels
     are equal everywhere (grey, bilevel, grey + alpha files) cannot be a colour picture, so its line is
     that luma; other pages are checked on their float RGB over paper (``lineart.is_colour_picture``) and
     a colour picture's lines are drawn out of the luma (``lineart.extract_line``).
     """
+    if page.rgb.dtype == np.uint8 and _opaque(page.alpha) and _is_grey(page.rgb):
+        return page.rgb[..., 0].copy()  # 1 B/px; to_float32 of it = the float luma, bit for bit
     gray = _luma_on_paper(page)
     if _is_grey(page.rgb):
         return gray

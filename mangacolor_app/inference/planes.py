@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.flats import paper_mask
 from mangacolor_app.core.hints import colour_hint_mask, coverage_reach
 from mangacolor_app.core.model_inputs import ModelInputBuilder, take_window
@@ -23,6 +24,8 @@ PlaneWriter = Callable[[Any, Any, np.ndarray], Any]
 #: Sigma (fraction of the short side) of the reach of the hinted area, over which the model's own
 #: colour in unhinted areas fades from ``unhinted_strength`` to its square (see :func:`gate_plane`).
 REACH_SIGMA_FRAC = 0.1
+#: Rows of the gate combined at a time (float32 temporaries of a strip only).
+_GATE_ROWS = 256
 
 
 def gate_plane(
@@ -50,32 +53,38 @@ def gate_plane(
     """
     shape = builder.shape
     fl = builder.flats if builder.flats is not None else flats
-    if hints is not None:
-        seeds = colour_hint_mask(hints)
-        gate = coverage_reach(seeds, builder.blur_sigma)  # = encode_hint_blur's confidence, without its colour
-    else:
-        seeds = np.zeros(shape, dtype=bool)
-        gate = np.zeros(shape, dtype=np.float32)
-    paper = None
+    seeds = colour_hint_mask(hints) if hints is not None else np.zeros(shape, dtype=bool)
+    # = encode_hint_blur's confidence, without its colour; float16 at once on huge pages
+    gate = coverage_reach(seeds, builder.blur_sigma).astype(np.float16 if compact else np.float32, copy=False)
     if fl is not None:
-        alpha = np.clip(np.asarray(fl[..., 3], dtype=np.float32), 0.0, 1.0)
-        seeds |= alpha > 0
-        np.maximum(gate, alpha, out=gate)
-        paper = paper_mask(fl)
+        seeds |= fl[..., 3] > 0
+    floor = None
     if strength > 0.0 and seeds.any():  # nothing hinted anywhere: nothing of the model's colour kept
         floor = coverage_reach(seeds, REACH_SIGMA_FRAC)
-        floor *= np.float32(strength * (1.0 - strength))
-        floor += np.float32(strength * strength)
-        gate += (1.0 - gate) * floor
-    if paper is not None and paper.any():
-        gate[paper] = 0.0
-    if compact:
-        gate = gate.astype(np.float16)
+    del seeds
+    for y in range(0, shape[0], _GATE_ROWS):  # page-sized: the gate and the floor only
+        rows = slice(y, y + _GATE_ROWS)
+        gate[rows] = _gate_rows(gate[rows], None if fl is None else fl[rows],
+                                None if floor is None else floor[rows], strength)
 
     def write(ys: slice | np.ndarray, xs: slice | np.ndarray, out: np.ndarray) -> None:
         out[0] = take_window(gate, ys, xs)
 
     return write
+
+
+def _gate_rows(reach: np.ndarray, flats: np.ndarray | None, floor: np.ndarray | None, strength: float) -> np.ndarray:
+    """float32 gate of a row block (see :func:`gate_plane`) from its hint reach, flats and floor reach."""
+    gate = reach.astype(np.float32)
+    if flats is not None:
+        np.maximum(gate, np.clip(to_float32(flats[..., 3]), 0.0, 1.0), out=gate)
+    if floor is not None:
+        floor = floor * np.float32(strength * (1.0 - strength))
+        floor += np.float32(strength * strength)
+        gate += (1.0 - gate) * floor
+    if flats is not None:
+        gate[paper_mask(flats)] = 0.0
+    return gate
 
 
 def reader_with_planes(

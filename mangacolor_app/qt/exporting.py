@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from mangacolor_app.app.page_job import PageRequest, run_page
-from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.composite import has_alpha
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.export import ExportLayers, export_page
@@ -34,7 +33,7 @@ def layers_of(project: Project, flats_u8: np.ndarray | None, include_hints: bool
         raise ImageSaveError("nothing to export yet: colorize the page first")
     ink = line_gray if line_gray is not None else page_line(project.page)
     if flats_u8 is not None:
-        flats = to_float32(flats_u8)
+        flats = flats_u8  # export reads uint8 layers as they are
     elif psd and has_alpha(project.hints):  # the page job's flats, as `mangacolor colorize -o page.psd` makes
         flats = run_page(PageRequest(ink, project.hints, project.dpi, flats_only=True)).flats
     else:
