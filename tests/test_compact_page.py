@@ -98,3 +98,14 @@ def test_page_job_8_bit_colour_is_the_16_bit_colour_rounded(tiny_onnx_model: Pat
     assert np.array_equal(shallow.color, to_uint8(deep.color))
     only = run_page(PageRequest(line, hints, flats_only=True, color_dtype=np.uint8))
     assert only.color.dtype == np.uint8 and np.array_equal(only.flats, deep.flats)
+
+
+def test_psd_and_png_get_the_same_colour_from_a_model_without_flats(tiny_onnx_model: Path) -> None:
+    """The Flats layer a PSD asks for is not fed to a model that does not take flats (nor to its gate):
+    the colour does not depend on the export format."""
+    line, hints = _page()
+    common: dict[str, Any] = {"model": tiny_onnx_model, "device": "cpu", "unhinted": 0.5}
+    flat = run_page(PageRequest(line, hints, **common))
+    layered = run_page(PageRequest(line, hints, with_flats=True, **common))
+    assert flat.flats is None and layered.flats is not None and flats_mod.paper_mask(layered.flats).any()
+    assert np.array_equal(flat.color, layered.color)

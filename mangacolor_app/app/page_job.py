@@ -210,9 +210,12 @@ def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress:
     else:
         colorizer, hints = cache.get(model, req.device, req.tile, req.overlap, req.batch_size), req.hints
     flats: np.ndarray | None = None
-    wants_flats = req.with_flats or any(c.startswith("flats") for c in colorizer.manifest.channels)
-    if req.preview_side is None and wants_flats and hints is not None and has_alpha(hints):
+    takes_flats = any(c.startswith("flats") for c in colorizer.manifest.channels)
+    if req.preview_side is None and (req.with_flats or takes_flats) and hints is not None and has_alpha(hints):
         flats = _flats(req, hints)
-    color = colorizer.colorize(req.line, hints, preserve_ink=False, flats=flats, progress=progress, cancel=cancel,
-                               max_side=req.preview_side, unhinted=req.unhinted, out_dtype=req.color_dtype)
+    # a model without flats channels gets none (as without a PSD): the colour of a page is the same
+    # whichever layers are exported
+    color = colorizer.colorize(req.line, hints, preserve_ink=False, flats=flats if takes_flats else None,
+                               progress=progress, cancel=cancel, max_side=req.preview_side, unhinted=req.unhinted,
+                               out_dtype=req.color_dtype)
     return PageLayers(color, flats, req.line, req.hints, colorizer.device_report)
