@@ -30,11 +30,11 @@ def _whole_page_propagation(fill: np.ndarray) -> None:
 def test_strip_propagation_equals_the_whole_page_transform() -> None:
     """Thin lines, and a solid black area deeper than the first margin (done again with larger ones)."""
     rng = np.random.default_rng(7)
-    for h, w, deep in ((2600, 300, 700), (1100, 900, 40), (3000, 64, 2500)):
+    for h, w, deep, across in ((2600, 300, 700, 150), (1100, 900, 40, 450), (3000, 64, 2000, 64)):
         coarse = rng.integers(1, 6, (h // 40 + 1, w // 40 + 1)).astype(np.float32)
         fill = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
         lines = cv2.dilate((rng.random((h, w)) < 0.003).astype(np.uint8), np.ones((5, 5), np.uint8))
-        lines[900 : 900 + deep, : w // 2] = 1
+        lines[900 : 900 + deep, :across] = 1  # a full-width band: up to 1,000 rows from any paper
         fill[lines > 0] = -1
         expected, got = fill.copy(), fill.copy()
         _whole_page_propagation(expected)
