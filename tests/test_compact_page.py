@@ -16,6 +16,7 @@ from mangacolor_app.core import flats as flats_mod
 from mangacolor_app.core.color import rgb_to_gray, to_float32, to_uint8
 from mangacolor_app.core.export import ExportLayers, export_page
 from mangacolor_app.core.flats import compute_flats
+from mangacolor_app.core.flats_propagate import propagate_into_barrier
 
 
 def _whole_page_propagation(fill: np.ndarray) -> None:
@@ -38,9 +39,9 @@ def test_strip_propagation_equals_the_whole_page_transform() -> None:
         fill[lines > 0] = -1
         expected, got = fill.copy(), fill.copy()
         _whole_page_propagation(expected)
-        assert flats_mod._propagate_into_barrier(got)
+        assert propagate_into_barrier(got)
         assert np.array_equal(got, expected)
-    assert not flats_mod._propagate_into_barrier(np.full((50, 40), -1, np.int32))  # all barrier
+    assert not propagate_into_barrier(np.full((50, 40), -1, np.int32))  # all barrier
 
 
 def _page() -> tuple[np.ndarray, np.ndarray]:

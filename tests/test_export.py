@@ -215,10 +215,10 @@ def test_export_flats_png(tmp_path: Path) -> None:
 
 
 def test_psd_fallback_to_psd_tools_save(tmp_path: Path) -> None:
-    from mangacolor_app.core import export  # noqa: PLC0415
+    from mangacolor_app.core import psd_export  # noqa: PLC0415
 
     layers = _page()
-    psd, merged = export._build_psd(layers, 8, True)
+    psd, merged = psd_export.build_psd(layers, 8, True)
 
     class NoRecord:
         """Hides psd-tools' low-level record, as a future psd-tools might."""
@@ -226,7 +226,7 @@ def test_psd_fallback_to_psd_tools_save(tmp_path: Path) -> None:
         def save(self, fp: Path) -> None:
             psd.save(fp)
 
-    export._write_psd_file(NoRecord(), merged, tmp_path / "f.psd")
+    psd_export.write_psd_file(NoRecord(), merged, tmp_path / "f.psd")
     reopened = PSDImage.open(tmp_path / "f.psd")
     assert [layer.name for layer in reopened] == ["Flats", "Color", "Ink", "Hints"]
     assert np.abs(reopened.numpy()[..., :3] - composite_layers(layers)).max() <= 2 * ONE_LSB
@@ -273,7 +273,7 @@ def test_psd_layers_stored_without_float_copies_are_psd_tools_bytes(tmp_path: Pa
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The PSD layers stored plane by plane from integers (no page-sized float32 copy) are the very bytes
     psd-tools' public ``create_pixel_layer_from_array`` writes for the same layers."""
-    from mangacolor_app.core import export
+    from mangacolor_app.core import psd_export
 
     rng = np.random.default_rng(7)
     h, w = 37, 53
@@ -294,7 +294,7 @@ def test_psd_layers_stored_without_float_copies_are_psd_tools_bytes(tmp_path: Pa
         full = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
         return psd.create_pixel_layer_from_array(full, name=name, **kwargs)  # float32 per layer
 
-    monkeypatch.setattr(export, "_add_layer", public_path)
+    monkeypatch.setattr(psd_export, "_add_layer", public_path)
     public = export_page(tmp_path / "public.psd", layers, bit_depth=bit_depth)
     assert len(calls) == 4  # Flats, Color, Ink, Hints through the public path
     assert fast.read_bytes() == public.read_bytes()

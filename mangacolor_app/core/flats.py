@@ -13,7 +13,7 @@ Pure numpy + OpenCV, full resolution. Outline of :func:`compute_flats`:
 4. each region with hint pixels takes their colour; a region holding several hint colours is split
    between them by a watershed on the line darkness (faint lines, then proximity);
 5. the dilated halo and the ink take the value of the nearest region pixel (a labelled distance
-   transform), so unhinted regions keep their side of a line empty.
+   transform, in row strips: :mod:`core.flats_propagate`), so unhinted regions keep their side of a line empty.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from mangacolor_app.core.flats_background import (
     is_open,
     open_claims,
 )
+from mangacolor_app.core.flats_propagate import propagate_into_barrier
 from mangacolor_app.core.flats_split import split_region
 from mangacolor_app.core.hints import paper_key_mask
 
@@ -50,9 +51,6 @@ TONE_DOT_AREA_300DPI = 48.0
 OTSU_CLAMP = (0.30, 0.85)
 #: Flats row of a region the Paper key keeps blank: white, alpha 0 (an unhinted pixel is all 0).
 PAPER_ROW = np.array([1.0, 1.0, 1.0, 0.0], np.float32)
-#: Rows of a strip, and its first margin, of the barrier propagation (:func:`_propagate_into_barrier`).
-_PROPAGATE_ROWS = 1024
-_PROPAGATE_MARGIN = 128
 #: Packed-colour code of the Paper key among the 24-bit RGB seed colours.
 _PAPER_CODE = 1 << 24
 
@@ -154,7 +152,7 @@ def compute_flats(
     if open_paper:
         palette = _mark_open_paper(fill, regions, stats, palette)
     del regions, barrier, levels, seed_index
-    if not _propagate_into_barrier(fill):
+    if not propagate_into_barrier(fill):
         log.warning("flats: the page is all ink after gap closing (gap=%.1f px); nothing filled", gap)
         return np.zeros((h, w, 4), out_dtype)
     out = _gather_rows(palette, fill, out_dtype)
@@ -406,51 +404,3 @@ def _split_claims(claims: np.ndarray, seeds: np.ndarray, line8: np.ndarray) -> N
 def _box(stat: np.ndarray) -> tuple[int, int, int, int]:
     """(x, y, w, h) of an OpenCV component stats row."""
     return int(stat[0]), int(stat[1]), int(stat[2]), int(stat[3])
-
-
-def _propagate_into_barrier(fill: np.ndarray) -> bool:
-    """Give every barrier pixel (fill < 0) the value of the nearest region pixel, in place.
-
-    The labelled distance transform runs on strips of ``_PROPAGATE_ROWS`` rows with a margin of rows
-    above and below, so its float32 distances and int32 labels are never page-sized. A barrier pixel
-    whose (chamfer) distance is under 0.9 x the margin has its nearest region pixel inside the strip
-    with its margin (chamfer distance >= 0.955 x Euclidean), so it takes the value the whole-page
-    transform gives it; deeper ones (solid black areas) are done again with a 4x larger margin, up to
-    the whole page.
-
-    Returns:
-        False if there is no region pixel at all (``fill`` is then left as is).
-    """
-    barrier = (fill < 0).view(np.uint8).copy()  # the barrier as it was: strips are written as they go
-    if barrier.all():
-        return False
-    h = fill.shape[0]
-    pending = [(y, min(h, y + _PROPAGATE_ROWS)) for y in range(0, h, _PROPAGATE_ROWS)]
-    margin = _PROPAGATE_MARGIN
-    while pending:
-        pending = [rows for rows in pending if not _propagate_strip(fill, barrier, rows, margin)]
-        margin *= 4
-    return True
-
-
-def _propagate_strip(fill: np.ndarray, barrier: np.ndarray, rows: tuple[int, int], margin: int) -> bool:
-    """Fill the barrier pixels of ``fill[rows]`` that lie under 0.9 x ``margin`` from a region pixel (all
-    of them when the margin reaches the whole page); True when none is left in the strip."""
-    y0, y1 = rows
-    h = fill.shape[0]
-    a, b = max(0, y0 - margin), min(h, y1 + margin)
-    whole = a == 0 and b == h
-    bar = barrier[a:b]
-    core = slice(y0 - a, y1 - a)
-    if not bar[core].any():
-        return True
-    values = fill[a:b][bar == 0]  # raster order = OpenCV's DIST_LABEL_PIXEL numbering
-    if len(values) == 0:
-        return False
-    dist, nearest = cv2.distanceTransformWithLabels(bar, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    todo = bar[core] > 0
-    if not whole:
-        todo &= dist[core] < np.float32(0.9 * margin)
-    ys, xs = np.nonzero(todo)
-    fill[y0 + ys, xs] = values[nearest[core][ys, xs] - 1]
-    return whole or len(ys) == int(np.count_nonzero(bar[core]))
