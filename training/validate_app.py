@@ -5,7 +5,8 @@ seed no training run uses) and every hint budget (0, 8, 32 simulated strokes wit
 line art and hints go through the app's own path: ``core.flats.page_flats`` and
 ``inference.pipeline.Colorizer.colorize`` with the ink multiplied back, at each ``unhinted`` strength
 asked for (``1.0`` is the automatic mode: the gate off). Scores are PSNR and mean CIEDE2000 against the
-drawing's own colours, next to the flats baseline (flats over paper, times the line).
+drawing's own colours and the paint on the drawing's paper (the sessions harness's flood), next to the
+flats baseline (flats over paper, times the line).
 
 The test data (``../shared/samples``) is never read here: settings are chosen on these figures only.
 """
@@ -76,19 +77,30 @@ def _hints(case: ValCase, strokes: int, index: int) -> np.ndarray:
     return render_strokes(sample_strokes(case.color, case.line, strokes, rng), case.color)
 
 
-def _scores(out: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """(PSNR dB, mean CIEDE2000) of an (H, W, 3) float32 result against the target."""
+def _scores(out: np.ndarray, target: np.ndarray, line: np.ndarray) -> tuple[float, float, float]:
+    """(PSNR dB, mean CIEDE2000, paint on paper) of an (H, W, 3) float32 result against the target.
+
+    Paint on paper is the share of the target's paper pixels (L* > 92, chroma < 6, off the ink:
+    line > 0.75) that the result paints (CIE76 difference from white > 12): the definition of
+    ``../shared/eval/sessions.py``'s flood, with the drawing's own colours in place of the peer's output."""
+    out_lab, target_lab = rgb_to_lab(np.clip(out, 0, 1)), rgb_to_lab(target)
     mse = float(np.mean((np.clip(out, 0, 1) - target) ** 2))
     psnr = 10 * np.log10(1.0 / max(mse, 1e-10))
-    return float(psnr), float(np.mean(ciede2000(rgb_to_lab(np.clip(out, 0, 1)), rgb_to_lab(target))))
+    chroma = np.hypot(target_lab[..., 1], target_lab[..., 2])
+    paper = (target_lab[..., 0] > 92) & (chroma < 6) & (line > 0.75)
+    white = np.array([100.0, 0.0, 0.0], np.float32)
+    painted = np.linalg.norm(out_lab - white, axis=-1) > 12
+    paint = float(painted[paper].mean()) if paper.any() else 0.0
+    return float(psnr), float(np.mean(ciede2000(out_lab, target_lab))), paint
 
 
 def score_model(model: str | Path, cases: Sequence[ValCase], *, strokes: Sequence[int] = (0, 8, 32),
                 unhinted: Sequence[float] = (0.0, 0.25, 0.5, 1.0)) -> dict[str, dict[str, float]]:
-    """Mean PSNR / CIEDE2000 per (strokes, unhinted) and of the flats baseline per strokes.
+    """Mean PSNR / CIEDE2000 / paint on paper (see :func:`_scores`) per (strokes, unhinted) and of the
+    flats baseline per strokes.
 
     Returns:
-        ``{"s8_u0.25": {"psnr": .., "ciede2000": ..}, "s8_flats": {...}, ...}``.
+        ``{"s8_u0.25": {"psnr": .., "ciede2000": .., "paint_on_paper": ..}, "s8_flats": {...}, ...}``.
     """
     from mangacolor_app.inference.pipeline import Colorizer
 
@@ -99,11 +111,12 @@ def score_model(model: str | Path, cases: Sequence[ValCase], *, strokes: Sequenc
             hints = _hints(case, n, i)
             flats = page_flats(case.line, hints, None)
             base = flats_composite(flats, case.line)
-            sums.setdefault(f"s{n}_flats", []).append(_scores(base, case.color))
+            sums.setdefault(f"s{n}_flats", []).append(_scores(base, case.color, case.line))
             for u in unhinted:
                 out = colorizer.colorize(case.line, hints, flats=flats, unhinted=u, preserve_ink=True)
-                sums.setdefault(f"s{n}_u{u:g}", []).append(_scores(out, case.color))
-    result = {k: {"psnr": float(np.mean([v[0] for v in vals])), "ciede2000": float(np.mean([v[1] for v in vals]))}
+                sums.setdefault(f"s{n}_u{u:g}", []).append(_scores(out, case.color, case.line))
+    result = {k: {"psnr": float(np.mean([v[0] for v in vals])), "ciede2000": float(np.mean([v[1] for v in vals])),
+                  "paint_on_paper": float(np.mean([v[2] for v in vals]))}
               for k, vals in sums.items()}
     log.info("%s on %d validation cases: %s", model, len(cases), result)
     return result
