@@ -26,15 +26,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
+from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.composite import has_alpha
-from mangacolor_app.core.flats import page_flats
+from mangacolor_app.core.flats import flats_on_paper, page_flats
 from mangacolor_app.core.resize import fit_shape
 from mangacolor_app.inference.pipeline import Colorizer
 from mangacolor_app.inference.registry import InstalledModel, ModelRegistry
 from mangacolor_app.inference.session import DeviceReport
 
-__all__ = ["PageRequest", "PageLayers", "ColorizerCache", "run_page", "resolve_model", "flats_over_paper"]
+__all__ = ["PageRequest", "PageLayers", "ColorizerCache", "run_page", "resolve_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,19 +150,6 @@ class ColorizerCache:
 _default_cache = ColorizerCache()
 
 
-def flats_over_paper(flats: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint16: straight-alpha flats (uint8, or float in [0, 1]) composited over paper white
-    (the flats-only colour), a row block at a time (no page-sized float32)."""
-    h, w = flats.shape[:2]
-    out = np.empty((h, w, 3), np.uint16)
-    rows = max(1, (1 << 20) // max(1, w))
-    for y in range(0, h, rows):
-        block = to_float32(flats[y : y + rows])
-        alpha = block[..., 3:4]
-        out[y : y + rows] = to_uint16(block[..., :3] * alpha + (1.0 - alpha))
-    return out
-
-
 def _flats(req: PageRequest, hints: np.ndarray) -> np.ndarray:
     """The page's flats as (H, W, 4) uint8 (``core.flats.page_flats`` on the integer layers as they are)."""
     return page_flats(req.line, hints, req.dpi, out_dtype=np.uint8)
@@ -189,8 +176,7 @@ def _flats_only(req: PageRequest, progress: ProgressFn | None) -> PageLayers:
         flats = _flats(req, req.hints)
     if progress is not None:
         progress(1, 1)
-    color = flats_over_paper(flats)
-    return PageLayers(to_uint8(color) if req.color_dtype == np.uint8 else color, flats, req.line, req.hints)
+    return PageLayers(flats_on_paper(flats, out_dtype=req.color_dtype), flats, req.line, req.hints)
 
 
 def run_page(req: PageRequest, *, cache: ColorizerCache | None = None, progress: ProgressFn | None = None,

@@ -26,9 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from mangacolor_app.core.color import to_float32, to_uint8, to_uint16
-from mangacolor_app.core.composite import alpha_over, multiply
+from mangacolor_app.core.composite import multiply
 from mangacolor_app.core.errors import ImageSaveError
 from mangacolor_app.core.export_layers import PSD_LAYER_NAMES, ExportLayers
+from mangacolor_app.core.flats_layer import flats_on_paper
 from mangacolor_app.core.imageio import save_image
 from mangacolor_app.core.imagesave import FORMATS, resolve_format
 
@@ -180,26 +181,9 @@ def export_flats_png(
     if line.shape != arr.shape[:2] or not _is_unit_layer(line.dtype):
         message = f"cannot export flats: ink is {line.dtype} {line.shape}, expected float or uint8 {arr.shape[:2]}"
         raise ImageSaveError(message, target)
-    return save_image(target, _flats_on_paper(arr, line), format="png", dpi=dpi)
+    return save_image(target, flats_on_paper(arr, line, out_dtype=np.uint8), format="png", dpi=dpi)
 
 
 def _is_unit_layer(dtype: np.dtype[Any]) -> bool:
     """A float layer in [0, 1] or a uint8 one."""
     return bool(np.issubdtype(dtype, np.floating) or dtype == np.uint8)
-
-
-def _flats_on_paper(flats: np.ndarray, line: np.ndarray) -> npt.NDArray[np.uint8]:
-    """(H, W, 3) uint8: the flats laid on white paper with the ink multiplied, ``_FLAT_ROWS`` rows at a
-    time (float32 only for a strip)."""
-    h, w = line.shape
-    out = np.empty((h, w, 3), np.uint8)
-    paper = np.ones((min(h, _FLAT_ROWS), w, 3), np.float32)
-    for y in range(0, h, _FLAT_ROWS):
-        rows = slice(y, y + _FLAT_ROWS)
-        block = to_float32(flats[rows])
-        over = alpha_over(paper[: block.shape[0]], block)
-        out[rows] = to_uint8(multiply(over, to_float32(line[rows])))
-    return out
-
-
-# ------------------------------------------------------------------------------------ PSD

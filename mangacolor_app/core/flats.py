@@ -26,6 +26,7 @@ import numpy as np
 
 from mangacolor_app.core.color import to_float32
 from mangacolor_app.core.errors import HintError
+from mangacolor_app.core.flats_layer import flats_composite, flats_on_paper, paper_mask
 from mangacolor_app.core.flats_background import (
     OpenRegions,
     border_shares,
@@ -37,7 +38,8 @@ from mangacolor_app.core.flats_propagate import propagate_into_barrier
 from mangacolor_app.core.flats_split import split_region
 from mangacolor_app.core.hints import paper_key_mask
 
-__all__ = ["PAPER_ROW", "compute_flats", "default_gap_px", "flats_composite", "page_flats", "paper_mask"]
+__all__ = ["PAPER_ROW", "compute_flats", "default_gap_px", "flats_composite", "flats_on_paper", "page_flats",
+           "paper_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -170,36 +172,6 @@ def _gather_rows(palette: np.ndarray, fill: np.ndarray, out_dtype: type) -> np.n
         rows8 = np.ascontiguousarray(np.floor(rgba * 255.0 + 0.5).astype(np.uint8))
         return rows8.view(np.uint32)[:, 0][fill].view(np.uint8).reshape(h, w, 4)
     return rgba.view(np.complex128)[:, 0][fill].view(np.float32).reshape(h, w, 4)
-
-
-def paper_mask(flats: np.ndarray) -> np.ndarray:
-    """(H, W) bool: where a flats layer from :func:`compute_flats` (float or integer) keeps paper
-    (alpha 0, rgb white)."""
-    flats = np.asarray(flats)
-    half = 0.5 if np.issubdtype(flats.dtype, np.floating) else np.iinfo(flats.dtype).max // 2
-    return (flats[..., 3] <= 0) & (flats[..., 0] > half)
-
-
-def flats_composite(flats: np.ndarray, line_gray: np.ndarray) -> np.ndarray:
-    """Flats multiplied by the line art, white where the flats are empty (flats-only preview/export).
-
-    Args:
-        flats: (H, W, 4) float32 RGBA in [0, 1], as returned by :func:`compute_flats`.
-        line_gray: (H, W) float32 in [0, 1], 1 = paper.
-
-    Returns:
-        (H, W, 3) float32 RGB in [0, 1].
-
-    Raises:
-        ValueError: the shapes do not match.
-    """
-    flats = np.asarray(flats, np.float32)
-    line = np.asarray(line_gray, np.float32)
-    if flats.ndim != 3 or flats.shape[2] != 4 or flats.shape[:2] != line.shape:
-        raise ValueError(f"flats {flats.shape} and line {line.shape} do not match (want (H,W,4) and (H,W))")
-    alpha = flats[..., 3:4]
-    base = flats[..., :3] * alpha + (1.0 - alpha)
-    return np.clip(base * line[..., None], 0.0, 1.0).astype(np.float32, copy=False)
 
 
 # ----------------------------------------------------------------------------------------------
