@@ -20,7 +20,7 @@ from tests.test_qt_window import (  # noqa: F401 - fixtures
     installed_model,
     make_page,
     make_window,
-    open_page,
+    open_with_model,
     paint_line,
     write_page,
 )
@@ -71,10 +71,7 @@ def test_cli_and_editor_export_the_same_bytes(qtbot, make_window, installed_mode
     and export: byte-identical PNG (8 and 16 bit)."""
     page = write_page(tmp_path / "page.png")
     win = make_window()
-    win.render.refresh_models()
-    win.render.set_device("cpu")
-    open_page(qtbot, win, page)
-    win.render.live_preview = False
+    open_with_model(qtbot, win, page, device="cpu")
     paint_line(qtbot, win, 50, QColor(220, 40, 40))
     hints_png = save_image(tmp_path / "page.hints.png", win.doc.hints)
     colorize(qtbot, win)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 
 import numpy as np
-from test_qt_window import answers, colorize, make_window, open_page, use_shipped_models, write_page  # noqa: F401
+from test_qt_window import answers, colorize, make_window, open_with_model, use_shipped_models, write_page  # noqa: F401
 
 
 def test_auto_colour_action_colours_an_unhinted_page(qtbot, make_window, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     use_shipped_models(tmp_path, monkeypatch, "mangacolor-default.onnx")
     page = write_page(tmp_path / "page.png")
     win = make_window()
-    win.render.refresh_models()
-    win.render.set_model("mangacolor-default")
-    open_page(qtbot, win, page)
-    win.render.live_preview = False
+    open_with_model(qtbot, win, page, model="mangacolor-default")
     colorize(qtbot, win)
     plain = np.asarray(win.doc.project.result, np.float32)
     assert np.ptp(plain, axis=2).max() < 1e-3  # no hint, no auto: the clean sketch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -22,21 +23,27 @@ def make_page(h: int = 240, w: int = 320) -> np.ndarray:
     return page
 
 
-@pytest.fixture
-def win(qtbot, monkeypatch) -> MainWindow:  # type: ignore[no-untyped-def]
+def window_on_page(qtbot, monkeypatch, page: np.ndarray, size: tuple[int, int]) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    """A shown window (live preview off, zoom 1) holding a new project of ``page``; its jobs are drained
+    and it is closed without asking afterwards (use with ``yield from`` in a fixture)."""
     monkeypatch.setattr("mangacolor_app.qt.dialogs.ask", lambda *a, **k: "discard" if len(a) > 3 else "no")
     window = MainWindow()
     qtbot.addWidget(window)
-    window.resize(1000, 700)
+    window.resize(*size)
     window.show()
     qtbot.waitExposed(window)
     window.render.live_preview = False
-    window.doc.set_project(Project.new(make_page()))
+    window.doc.set_project(Project.new(page))
     window.canvas.zoom, window.canvas.offset = 1.0, QPointF(0.0, 0.0)
     yield window
     window.render.cancel_all()
     QThreadPool.globalInstance().waitForDone(30000)
     window.close_without_asking()
+
+
+@pytest.fixture
+def win(qtbot, monkeypatch) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    yield from window_on_page(qtbot, monkeypatch, make_page(), (1000, 700))
 
 
 def drag(qtbot, canvas, points: list[tuple[int, int]], modifier=Qt.KeyboardModifier.NoModifier) -> None:  # type: ignore[no-untyped-def]

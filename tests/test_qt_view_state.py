@@ -3,10 +3,12 @@ controller follow it, and the panels change the views only through it (real widg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QThreadPool
 from PySide6.QtGui import QImage
+from test_qt_canvas import window_on_page
 
 from mangacolor_app.core.project import Project
 from mangacolor_app.qt.main_window import MainWindow
@@ -22,19 +24,8 @@ def make_page(h: int = 120, w: int = 160) -> np.ndarray:
 
 
 @pytest.fixture()
-def win(qtbot, monkeypatch) -> MainWindow:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("mangacolor_app.qt.dialogs.ask", lambda *a, **k: "discard" if len(a) > 3 else "no")
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.resize(900, 600)
-    window.show()
-    qtbot.waitExposed(window)
-    window.render.live_preview = False
-    window.doc.set_project(Project.new(make_page()))
-    window.canvas.zoom, window.canvas.offset = 1.0, QPointF(0.0, 0.0)
-    yield window
-    window.render.cancel_all()
-    QThreadPool.globalInstance().waitForDone(30000)
+def win(qtbot, monkeypatch) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    yield from window_on_page(qtbot, monkeypatch, make_page(), (900, 600))
 
 
 def _pixels(win: MainWindow) -> np.ndarray:

@@ -100,6 +100,18 @@ def open_page(qtbot, win: MainWindow, path: Path) -> None:  # type: ignore[no-un
     qtbot.waitUntil(lambda: win.doc.has_page and win.files.idle, timeout=20000)
 
 
+def open_with_model(qtbot, win: MainWindow, path: Path, *, model: str | None = None,  # type: ignore[no-untyped-def]
+                    device: str | None = None) -> None:
+    """Refresh the model list, choose ``model`` / ``device`` when given, open ``path``, live preview off."""
+    win.render.refresh_models()
+    if model is not None:
+        win.render.set_model(model)
+    if device is not None:
+        win.render.set_device(device)
+    open_page(qtbot, win, path)
+    win.render.live_preview = False
+
+
 def paint_line(qtbot, win: MainWindow, y: int, color: QColor) -> None:  # type: ignore[no-untyped-def]
     """Brush a horizontal line at page row ``y`` (zoom 1, no offset)."""
     win.canvas.zoom, win.canvas.offset = 1.0, QPointF(0.0, 0.0)
@@ -432,10 +444,7 @@ def test_full_render_uses_the_pages_flats_like_the_cli(qtbot, make_window, tmp_p
     page = tmp_path / "page.png"
     Image.fromarray((make_page(120, 160) * 255).astype(np.uint8)).save(page, dpi=(1200, 1200))
     win = make_window()
-    win.render.refresh_models()
-    win.render.set_model("mangacolor-default")
-    open_page(qtbot, win, page)
-    win.render.live_preview = False
+    open_with_model(qtbot, win, page, model="mangacolor-default")
     paint_line(qtbot, win, 50, QColor(220, 40, 40))
     colorize(qtbot, win)
     hints_png = tmp_path / "hints.png"
